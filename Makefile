@@ -1,0 +1,53 @@
+# Every target sets itself up on a fresh machine: a .venv with the Python deps, and a collections
+# tree (.build/collections) holding amazon.aws from the ansible PyPI bundle (no Galaxy needed).
+
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+COLLECTIONS := $(CURDIR)/.build/collections
+ANSIBLE_BUNDLE ?= 12.3.0
+
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+
+STAMP_VENV := $(VENV)/.installed
+STAMP_COLLECTIONS := $(COLLECTIONS)/.installed
+
+.PHONY: setup demo test lint sanity units integration build clean
+
+setup: $(STAMP_VENV) $(STAMP_COLLECTIONS)
+
+$(STAMP_VENV): requirements.txt tests/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt -r tests/requirements.txt
+	touch $@
+
+$(STAMP_COLLECTIONS): $(STAMP_VENV) tools/install_collections.py
+	$(BIN)/python tools/install_collections.py --bundle $(ANSIBLE_BUNDLE) --dest $(COLLECTIONS)
+	touch $@
+
+# The main job: the playbook against a local KMS endpoint (moto server) started for the run.
+demo: setup
+	$(BIN)/python tests/harness/kms_server.py run -- \
+		$(BIN)/ansible-playbook -i playbooks/inventory/local.ini playbooks/demo.yml
+
+test: units lint sanity integration
+
+units: setup
+	$(BIN)/python -m pytest tests/unit
+
+lint: setup
+	$(BIN)/ansible-lint --offline --profile production
+
+sanity: setup
+	$(BIN)/python tools/sanity.py
+
+integration: setup
+	$(BIN)/python -m pytest tests/integration
+
+build: setup
+	$(BIN)/ansible-galaxy collection build --force --output-path .build/dist .
+
+clean:
+	rm -rf .venv .build tests/output
