@@ -10,8 +10,10 @@ import collections
 import json
 import os
 import socket
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -31,10 +33,14 @@ class KmsServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._process = None
+        self._workdir = None
 
     def start(self, timeout=30):
+        # moto's request recorder writes its file into the server's working directory.
+        self._workdir = tempfile.mkdtemp(prefix="kms-server-")
         self._process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            cwd=self._workdir,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -59,6 +65,9 @@ class KmsServer:
                 self._process.kill()
                 self._process.wait()
         self._process = None
+        if self._workdir:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
 
     def __enter__(self):
         return self.start()
