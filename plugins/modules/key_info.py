@@ -65,7 +65,7 @@ options:
     type: bool
     default: true
 notes:
-  - Read the result as C(result['keys']): C(result.keys) is the Python dict method in Jinja2.
+  - Read the result as C(result['keys']), because C(result.keys) is the Python dict method in Jinja2.
   - Details KMS refuses to give for one key (for instance the tags or policy of a key of another
     account) are returned as V(null) with a warning instead of failing the task.
 extends_documentation_fragment:
