@@ -1,0 +1,66 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Base for this collection's action plugins: validated options, AWS clients, one engine per task.
+
+AWS options are amazon.aws's own (same names, aliases and AWS_* environment fallbacks, read on the
+controller), and amazon.aws's plugin base builds the clients from them.
+"""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.basic import missing_required_lib
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import aws_argument_spec
+from ansible_collections.amazon.aws.plugins.plugin_utils.base import AWSPluginBase
+
+from ansible_collections.envelope.kms.plugins.module_utils.envelope import HAS_ESDK, Engine
+from ansible_collections.envelope.kms.plugins.module_utils.kms import kms_retry
+
+AWS_OPTIONS = aws_argument_spec()
+
+# One engine per worker process and AWS settings. Ansible forks a worker per host and task and runs
+# every loop item in it, so loop items share KMS clients and resolved key ARNs, while a later task
+# starts afresh (and sees an alias that an earlier task re-pointed).
+_ENGINES = {}
+
+
+class EnvelopeActionBase(AWSPluginBase, ActionBase):
+    """Subclasses set ARGUMENT_SPEC (AWS options are added) and the validation rules, and call
+    ``self.load_options()`` first in ``run``."""
+
+    ARGUMENT_SPEC = {}
+    MUTUALLY_EXCLUSIVE = ()
+    REQUIRED_ONE_OF = ()
+
+    _options = None
+
+    def _do_fail(self, message):
+        raise AnsibleActionFail(message)
+
+    def load_options(self):
+        _, self._options = self.validate_argument_spec(
+            argument_spec=dict(AWS_OPTIONS, **self.ARGUMENT_SPEC),
+            mutually_exclusive=list(self.MUTUALLY_EXCLUSIVE),
+            required_one_of=list(self.REQUIRED_ONE_OF),
+        )
+        return self._options
+
+    def get_options(self):
+        # amazon.aws's plugin base reads the AWS options through this
+        return self._options
+
+    def client(self, service, retry_decorator=kms_retry, region=None, **extra_params):
+        if region:
+            extra_params["region"] = region
+        return super().client(service, retry_decorator=retry_decorator, **extra_params)
+
+    def engine(self):
+        if not HAS_ESDK:
+            raise AnsibleActionFail(missing_required_lib("aws-encryption-sdk") + " (on the controller)")
+        settings = tuple(sorted((name, repr(self._options.get(name))) for name in AWS_OPTIONS))
+        if settings not in _ENGINES:
+            _ENGINES[settings] = Engine.for_aws(self)
+        return _ENGINES[settings]
