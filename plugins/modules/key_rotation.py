@@ -1,0 +1,258 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: key_rotation
+short_description: Manage automatic and on-demand rotation of a KMS key
+version_added: 0.1.0
+description:
+  - Turns automatic rotation of a customer managed KMS key on or off and sets its period, like
+    C(aws kms enable-key-rotation) and C(aws kms disable-key-rotation), but idempotently.
+  - Starts an on-demand rotation (C(aws kms rotate-key-on-demand)) when asked.
+  - KMS keeps every earlier key material, so ciphertext made before a rotation still decrypts.
+  - Returns the rotation status, the period, the next rotation date where KMS gives it and the
+    rotation history (C(aws kms list-key-rotations)).
+  - Only symmetric encryption keys whose key material KMS generated can rotate. Asking to enable
+    or to rotate any other key (asymmetric, HMAC, imported key material, custom key store) fails
+    before any change; O(enabled=false) on such a key succeeds without a change, since its
+    automatic rotation is always off.
+  - The rotation of AWS managed keys and of multi-Region replica keys cannot be changed here
+    (AWS rotates the former yearly; the latter follow their primary key); reading it is fine.
+author:
+  - envelope.kms developers
+options:
+  key_id:
+    description:
+      - The key whose rotation to manage, as a key id, key ARN, alias name or alias ARN.
+      - An alias is resolved to the key it points at now.
+    type: str
+    required: true
+  enabled:
+    description:
+      - Whether automatic rotation is on.
+      - With O(enabled=true) and no O(rotation_period_days), rotation that is already on keeps
+        its period; rotation that is off is turned on with the KMS default of 365 days.
+    type: bool
+    default: true
+  rotation_period_days:
+    description:
+      - Days between automatic rotations, from 90 to 2560.
+      - Only with O(enabled=true). A different period than the current one re-enables rotation
+        with this period.
+      - Some KMS emulators (moto) do not report the current period. The module then cannot see
+        a difference, assumes the period already matches and warns.
+    type: int
+  rotate_now:
+    description:
+      - Start an on-demand rotation of the key material now.
+      - This is an action, not a state, so every run with V(true) rotates again and reports a
+        change. Check mode reports the change without rotating.
+      - While an earlier on-demand rotation is still in progress, KMS cannot start another; the
+        module then warns and reports no change.
+      - On-demand rotation does not need automatic rotation and does not change its schedule, but
+        O(enabled) still applies (default V(true)); with O(enabled=false) the key is only rotated on
+        demand.
+    type: bool
+    default: false
+notes:
+  - KMS allows a limited number of on-demand rotations per key (see the AWS KMS quotas); do not
+    run O(rotate_now=true) unconditionally on every play.
+  - A disabled key or a key pending deletion cannot change its rotation; the KMS error is reported.
+extends_documentation_fragment:
+  - envelope.kms.attributes
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: Rotate the key behind an alias automatically every 180 days
+  envelope.kms.key_rotation:
+    key_id: alias/app-secrets
+    rotation_period_days: 180
+  register: rotation
+
+- name: Show when the next rotation happens
+  ansible.builtin.debug:
+    msg: "Next rotation on {{ rotation.next_rotation_date }}"
+
+- name: Rotate the key material now (for instance after a suspected exposure)
+  envelope.kms.key_rotation:
+    key_id: arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab
+    rotate_now: true
+  when: rotate_key | default(false) | bool
+
+- name: Turn automatic rotation off
+  envelope.kms.key_rotation:
+    key_id: 1234abcd-12ab-34cd-56ef-1234567890ab
+    enabled: false
+"""
+
+RETURN = r"""
+key_id:
+  description: The id of the key.
+  returned: always
+  type: str
+  sample: 1234abcd-12ab-34cd-56ef-1234567890ab
+key_arn:
+  description: The ARN of the key.
+  returned: always
+  type: str
+  sample: arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab
+enabled:
+  description: Whether automatic rotation is on after the task.
+  returned: always
+  type: bool
+  sample: true
+rotation_period_days:
+  description:
+    - Days between automatic rotations after the task.
+    - Null when automatic rotation is off, or when the endpoint does not report the period and
+      the task did not set it.
+  returned: always
+  type: int
+  sample: 180
+next_rotation_date:
+  description: When KMS will next rotate the key automatically, where KMS gives it (null otherwise).
+  returned: always
+  type: str
+  sample: "2025-07-30T10:15:00+00:00"
+on_demand_rotation_start_date:
+  description: When the on-demand rotation in progress started, where KMS gives it (null otherwise).
+  returned: always
+  type: str
+  sample: "2025-02-01T09:00:00+00:00"
+rotations:
+  description: The completed rotations of the key (ListKeyRotations), oldest first.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    key_id:
+      description: The key, as KMS reports it.
+      type: str
+      sample: 1234abcd-12ab-34cd-56ef-1234567890ab
+    rotation_date:
+      description: When the rotation completed.
+      type: str
+      sample: "2025-02-01T09:00:12+00:00"
+    rotation_type:
+      description: C(AUTOMATIC) or C(ON_DEMAND).
+      type: str
+      sample: ON_DEMAND
+"""
+
+try:
+    import botocore
+except ImportError:
+    pass  # AnsibleAWSModule reports it
+
+from ansible.module_utils.common.warnings import warn
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+from ansible_collections.envelope.kms.plugins.module_utils.kms import (
+    KmsInputError,
+    describe_key,
+    kms_client,
+    list_rotations,
+)
+from ansible_collections.envelope.kms.plugins.module_utils.rotation import (
+    NOT_ROTATING,
+    apply_rotation,
+    check_changeable,
+    check_rotatable,
+    describe_action,
+    plan_rotation,
+    read_rotation,
+    validate_request,
+)
+
+
+def main():
+    module = AnsibleAWSModule(
+        argument_spec=dict(
+            key_id=dict(type="str", required=True),
+            enabled=dict(type="bool", default=True),
+            rotation_period_days=dict(type="int"),
+            rotate_now=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    aws_errors = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+    key_ref = module.params["key_id"]
+    enabled = module.params["enabled"]
+    period = module.params["rotation_period_days"]
+    rotate_now = module.params["rotate_now"]
+    try:
+        validate_request(enabled, period)
+    except KmsInputError as exc:
+        module.fail_json(msg=str(exc))
+
+    client = kms_client(module)
+    try:
+        metadata = describe_key(client, key_ref)
+        if metadata is None:
+            raise KmsInputError(f"Key {key_ref} does not exist")
+        key_arn = metadata["Arn"]
+        can_rotate = check_rotatable(metadata, enabled, rotate_now)
+        current = read_rotation(client, key_arn) if can_rotate else NOT_ROTATING
+        plan = plan_rotation(current, enabled, period, rotate_now)
+        check_changeable(metadata, plan)
+    except KmsInputError as exc:
+        module.fail_json(msg=str(exc))
+    except aws_errors as exc:
+        module.fail_json_aws(exc, msg=f"Could not read the rotation status of key {key_ref}")
+
+    # ansible-core's warn(), not module.warn(): amazon.aws 10's AnsibleAWSModule.warn() also passes
+    # `warnings` to exit_json, which ansible-core 2.19 reports as a deprecation on every warning.
+    if plan.period_unverified:
+        warn(
+            f"KMS did not report the rotation period of key {key_arn} (the endpoint does not support rotation "
+            f"periods?): assuming it already is {period} days"
+        )
+    if plan.rotation_in_progress:
+        warn(
+            f"An on-demand rotation of key {key_arn} started at {current['on_demand_rotation_start_date']} is still "
+            "in progress: not starting another"
+        )
+
+    observed = current
+    applied = bool(plan.actions) and not module.check_mode
+    if applied:
+        for action in plan.actions:
+            try:
+                apply_rotation(client, key_arn, action)
+            except aws_errors as exc:
+                module.fail_json_aws(exc, msg=f"Could not {describe_action(action)} for key {key_arn}")
+    try:
+        if applied:
+            observed = read_rotation(client, key_arn)
+        rotations = list_rotations(client, key_arn) if can_rotate else []
+    except aws_errors as exc:
+        module.fail_json_aws(exc, msg=f"Could not read the rotation status of key {key_arn}")
+
+    # enabled and the period are what the plan set (KMS may lag, or not report the period);
+    # the dates are only known to KMS.
+    after = plan.after
+    result = dict(
+        changed=bool(plan.actions),
+        key_id=metadata["KeyId"],
+        key_arn=key_arn,
+        enabled=after["enabled"],
+        rotation_period_days=after["rotation_period_days"],
+        next_rotation_date=observed["next_rotation_date"] if after["enabled"] else None,
+        on_demand_rotation_start_date=observed["on_demand_rotation_start_date"],
+        rotations=rotations,
+    )
+    if module._diff:
+        result["diff"] = dict(before=plan.before, after=plan.after)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
