@@ -19,7 +19,7 @@ description:
     GetKeyRotationStatus). A named key never lists the whole account, and aliases are listed
     once per task, not once per key.
 author:
-  - envelope.kms developers
+  - envelope.kms developers (!UNKNOWN)
 options:
   key_id:
     description:

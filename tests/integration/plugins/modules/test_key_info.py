@@ -4,8 +4,8 @@ Playbook runs are batched (one run, many tasks) to keep this file fast.
 moto gaps seen here: GetKeyRotationStatus has no RotationPeriodInDays (so rotation_period_days is
 null); aliases have no CreationDate/LastUpdatedDate; the AWS managed key behind alias/aws/ebs is
 created on first use and reported with KeyManager CUSTOMER. The AWS managed filter is therefore
-exercised here through the alias/aws/... alias only; tests/unit/.../test_key_info.py covers
-KeyManager AWS and the refused-detail paths with botocore's Stubber.
+exercised here through the alias/aws/... alias only; KeyManager AWS and the refused-detail paths
+are covered with botocore's Stubber in tests/unit/plugins/module_utils/test_key_info_utils.py.
 """
 
 import json
@@ -149,12 +149,12 @@ def test_bad_input_fails_clearly(playbook, kms):
         "Empty key_id": ({"key_id": ""}, "must not be empty"),
         "Both": ({"key_id": "alias/app", "alias": "app"}, "mutually exclusive"),
     }
-    tasks = [{**info(name, **args), "ignore_errors": True} for name, (args, _) in cases.items()]
+    tasks = [{**info(name, **case[0]), "ignore_errors": True} for name, case in cases.items()]
     run = playbook.run(tasks)
-    for name, (_, message) in cases.items():
+    for name, (args, message) in cases.items():
         result = run.result(name)
         assert result["failed"] is True, name
-        assert message in result["msg"], (name, result["msg"])
+        assert message in result["msg"], (name, args, result["msg"])
         assert "Traceback" not in result.get("module_stderr", ""), name
 
 
