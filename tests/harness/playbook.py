@@ -21,7 +21,9 @@ class PlaybookRun:
         self.stderr = completed.stderr
         self.stdout = completed.stdout
         try:
-            self.data = json.loads(completed.stdout)
+            # With -v, display lines come before the callback's JSON document, which starts a line.
+            start = completed.stdout.rfind("\n{\n") + 1
+            self.data = json.loads(completed.stdout[start:])
         except ValueError as exc:
             raise AssertionError(f"ansible-playbook printed no JSON:\n{completed.stdout}\n{completed.stderr}") from exc
 
