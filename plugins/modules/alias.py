@@ -17,7 +17,7 @@ description:
     keep it enabled while ciphertext under it still exists.
   - A key can carry several aliases; run the module once per alias.
 author:
-  - envelope.kms developers
+  - envelope.kms developers (!UNKNOWN)
 options:
   name:
     description:

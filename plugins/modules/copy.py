@@ -29,7 +29,7 @@ description:
   - Plaintext never touches disk on the controller or the host, and is never shown in results,
     logs or diffs unless O(diff_plaintext=true).
 author:
-  - envelope.kms developers
+  - envelope.kms developers (!UNKNOWN)
 options:
   src:
     description:

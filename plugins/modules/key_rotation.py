@@ -23,7 +23,7 @@ description:
   - The rotation of AWS managed keys and of multi-Region replica keys cannot be changed here
     (AWS rotates the former yearly; the latter follow their primary key); reading it is fine.
 author:
-  - envelope.kms developers
+  - envelope.kms developers (!UNKNOWN)
 options:
   key_id:
     description:
