@@ -1,0 +1,389 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Customer managed keys: what to do (a pure plan, a pure prediction of the result) and doing it.
+
+A plan is a list of ``(action, args)`` pairs. Each action is named after the boto3 KMS client
+method that performs it and its args are that call's parameters, minus the key id, which is only
+known when the plan is applied (a key created by the plan gets its id from CreateKey).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+try:
+    from botocore.exceptions import BotoCoreError, ClientError
+except ImportError:
+    pass  # AnsibleAWSModule reports it
+
+from ansible.module_utils.common.text.converters import to_text
+
+from ansible_collections.amazon.aws.plugins.module_utils.policy import compare_policies
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import (
+    ansible_dict_to_boto3_tag_list,
+    boto3_tag_list_to_ansible_dict,
+    compare_aws_tags,
+)
+
+from ansible_collections.envelope.kms.plugins.module_utils.kms import (
+    KmsInputError,
+    alias_names,
+    describe_key,
+    key_policy,
+    key_summary,
+    key_tags,
+)
+
+CREATE_KEY = "create_key"
+CREATE_ALIAS = "create_alias"
+UPDATE_ALIAS = "update_alias"
+CANCEL_DELETION = "cancel_key_deletion"
+UPDATE_DESCRIPTION = "update_key_description"
+PUT_POLICY = "put_key_policy"
+UNTAG = "untag_resource"
+TAG = "tag_resource"
+ENABLE = "enable_key"
+DISABLE = "disable_key"
+SCHEDULE_DELETION = "schedule_key_deletion"
+
+# The values KMS accepts (CreateKey), in the order the API reference lists them.
+KEY_USAGES = ["ENCRYPT_DECRYPT", "SIGN_VERIFY", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT", "ENCAPSULATE_DECAPSULATE"]
+KEY_SPECS = [
+    "SYMMETRIC_DEFAULT",
+    "RSA_2048",
+    "RSA_3072",
+    "RSA_4096",
+    "ECC_NIST_P256",
+    "ECC_NIST_P384",
+    "ECC_NIST_P521",
+    "ECC_SECG_P256K1",
+    "ECC_NIST_EDWARDS25519",
+    "HMAC_224",
+    "HMAC_256",
+    "HMAC_384",
+    "HMAC_512",
+    "SM2",
+    "ML_DSA_44",
+    "ML_DSA_65",
+    "ML_DSA_87",
+    "ML_KEM_512",
+    "ML_KEM_768",
+    "ML_KEM_1024",
+]
+DEFAULT_KEY_SPEC = "SYMMETRIC_DEFAULT"
+DEFAULT_KEY_USAGE = "ENCRYPT_DECRYPT"
+# The usages KMS allows per key spec (CreateKey, KeyUsage), by key spec prefix. Used only to pick
+# the default usage of a new key; a usage the user gives is left for KMS to judge.
+_USAGES_BY_SPEC = (
+    ("SYMMETRIC_DEFAULT", ("ENCRYPT_DECRYPT",)),
+    ("RSA_", ("ENCRYPT_DECRYPT", "SIGN_VERIFY")),
+    ("ECC_NIST_EDWARDS25519", ("SIGN_VERIFY",)),
+    ("ECC_NIST_P", ("SIGN_VERIFY", "KEY_AGREEMENT")),
+    ("ECC_SECG_P256K1", ("SIGN_VERIFY",)),
+    ("HMAC_", ("GENERATE_VERIFY_MAC",)),
+    ("ML_DSA_", ("SIGN_VERIFY",)),
+    ("ML_KEM_", ("ENCAPSULATE_DECAPSULATE",)),
+    ("SM2", ("ENCRYPT_DECRYPT", "SIGN_VERIFY", "KEY_AGREEMENT")),
+)
+
+PENDING_WINDOW_DAYS = (7, 30)
+POLICY_NAME = "default"
+
+# The fields the diff shows and check mode predicts.
+MANAGED_FIELDS = ("description", "enabled", "key_state", "tags", "policy", "aliases")
+
+# What the module returns from KeyMetadata (snake_cased), besides its own keys.
+RESULT_FIELDS = (
+    "key_id",
+    "arn",
+    "aws_account_id",
+    "creation_date",
+    "description",
+    "enabled",
+    "key_state",
+    "deletion_date",
+    "key_usage",
+    "key_spec",
+    "key_manager",
+    "origin",
+    "multi_region",
+    "multi_region_configuration",
+    "encryption_algorithms",
+    "signing_algorithms",
+    "mac_algorithms",
+    "key_agreement_algorithms",
+)
+
+
+class KeyApplyError(Exception):
+    """A KMS call of the plan failed; says which one and the id of the key (known or just created)."""
+
+    def __init__(self, action, key_id, error):
+        super().__init__(f"{action} failed: {error}")
+        self.action = action
+        self.key_id = key_id
+        self.error = error
+
+
+def check_pending_window(days):
+    low, high = PENDING_WINDOW_DAYS
+    if days is None or not low <= days <= high:
+        raise KmsInputError(f"pending_window_days must be between {low} and {high} (inclusive), got {days}")
+    return days
+
+
+def parse_policy(policy):
+    """The policy option (a JSON text; Ansible turns a dict into one) as a dict; None leaves it as is."""
+    if policy is None:
+        return None
+    try:
+        parsed = json.loads(policy)
+    except ValueError as exc:
+        raise KmsInputError(f"policy is not valid JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise KmsInputError("policy must be a JSON object (a key policy document)")
+    return parsed
+
+
+def normalize_tags(tags):
+    """Tags as KMS stores them: text keys and values (True -> 'True', like amazon.aws). None stays None."""
+    if tags is None:
+        return None
+    return {to_text(key): to_text(value) for key, value in tags.items()}
+
+
+def default_key_usage(key_spec):
+    """ENCRYPT_DECRYPT where the key spec allows it, else the spec's only usage; KmsInputError if it has several."""
+    for prefix, usages in _USAGES_BY_SPEC:
+        if key_spec.startswith(prefix):
+            if DEFAULT_KEY_USAGE in usages:
+                return DEFAULT_KEY_USAGE
+            if len(usages) == 1:
+                return usages[0]
+            raise KmsInputError(f"key_spec {key_spec} needs key_usage: one of {', '.join(usages)}")
+    return DEFAULT_KEY_USAGE  # a key spec newer than this table: KMS's own default
+
+
+def snapshot(metadata, aliases, tags, policy):
+    """The plain-data view of an existing key that plan_key compares against."""
+    return {
+        "key_id": metadata["KeyId"],
+        "key_state": metadata.get("KeyState"),
+        "enabled": metadata.get("Enabled", False),
+        "description": metadata.get("Description") or "",
+        "key_usage": metadata.get("KeyUsage"),
+        "key_spec": metadata.get("KeySpec") or metadata.get("CustomerMasterKeySpec"),
+        "multi_region": bool(metadata.get("MultiRegion", False)),
+        "key_manager": metadata.get("KeyManager", "CUSTOMER"),
+        "aliases": sorted(aliases),
+        "tags": dict(tags),
+        "policy": policy,
+    }
+
+
+def read_key(client, key_ref):
+    """(KeyMetadata, snapshot) of the key a key id, key ARN or alias names; (None, None) if none."""
+    metadata = describe_key(client, key_ref)
+    if metadata is None:
+        return None, None
+    key_id = metadata["KeyId"]
+    return metadata, snapshot(metadata, alias_names(client, key_id), key_tags(client, key_id), key_policy(client, key_id))
+
+
+def plan_key(current, desired, alias_target=None):
+    """The KMS calls that bring the key from `current` to `desired`, as [(action, args), ...].
+
+    current: snapshot() of the key, or None when it does not exist.
+    desired: state, key_id (what the user gave, or None), alias (full name or None), description,
+      policy (dict), tags (text dict) -- each None to leave as is --, purge_tags, enabled,
+      key_usage, key_spec, multi_region (None: not given), pending_window_days.
+    alias_target: the key id desired["alias"] points at now (None when the alias does not exist).
+
+    Raises KmsInputError for requests KMS cannot honour (unknown key_id, immutable attributes,
+    AWS managed keys) before anything is changed.
+    """
+    if desired["state"] == "absent":
+        if current is None or current["key_state"] == "PendingDeletion":
+            return []
+        actions = [(SCHEDULE_DELETION, {"PendingWindowInDays": desired["pending_window_days"]})]
+        _refuse_aws_managed(current, actions)
+        return actions
+
+    if current is None:
+        if desired.get("key_id"):
+            raise KmsInputError(
+                f"Key {desired['key_id']} does not exist: KMS chooses the id of a new key, "
+                "so give only an alias to create one"
+            )
+        return _plan_create(desired)
+
+    _refuse_immutable_changes(current, desired)
+    actions = []
+    key_state, enabled = current["key_state"], current["enabled"]
+    if key_state == "PendingDeletion":
+        actions.append((CANCEL_DELETION, {}))
+        key_state, enabled = "Disabled", False  # what CancelKeyDeletion leaves
+    if desired["description"] is not None and desired["description"] != current["description"]:
+        actions.append((UPDATE_DESCRIPTION, {"Description": desired["description"]}))
+    if desired["policy"] is not None and (
+        current["policy"] is None or compare_policies(current["policy"], desired["policy"])
+    ):
+        actions.append((PUT_POLICY, {"PolicyName": POLICY_NAME, "Policy": json.dumps(desired["policy"])}))
+    if desired["tags"] is not None:
+        to_set, to_unset = compare_aws_tags(current["tags"], desired["tags"], desired["purge_tags"])
+        if to_unset:
+            actions.append((UNTAG, {"TagKeys": sorted(to_unset)}))
+        if to_set:
+            actions.append((TAG, {"Tags": _tag_list(to_set)}))
+    # Keys in other states (PendingImport, Unavailable, ...) cannot be enabled or disabled.
+    if key_state in ("Enabled", "Disabled") and desired["enabled"] != enabled:
+        actions.append((ENABLE if desired["enabled"] else DISABLE, {}))
+    alias = desired.get("alias")
+    if alias and alias_target != current["key_id"]:
+        actions.append((CREATE_ALIAS if alias_target is None else UPDATE_ALIAS, {"AliasName": alias}))
+    _refuse_aws_managed(current, actions)
+    return actions
+
+
+def _plan_create(desired):
+    if not desired.get("alias"):
+        raise KmsInputError("A new key needs an alias: it is how this module finds the key again")
+    key_spec = desired.get("key_spec") or DEFAULT_KEY_SPEC
+    args = {
+        "KeySpec": key_spec,
+        "KeyUsage": desired.get("key_usage") or default_key_usage(key_spec),
+        "MultiRegion": bool(desired.get("multi_region")),
+    }
+    if desired["description"] is not None:
+        args["Description"] = desired["description"]
+    if desired["policy"] is not None:
+        args["Policy"] = json.dumps(desired["policy"])
+    if desired["tags"]:
+        args["Tags"] = _tag_list(desired["tags"])
+    # The alias right after the key: it is the key's identity, so a later failure can be re-run.
+    actions = [(CREATE_KEY, args), (CREATE_ALIAS, {"AliasName": desired["alias"]})]
+    if not desired["enabled"]:
+        actions.append((DISABLE, {}))
+    return actions
+
+
+def _refuse_immutable_changes(current, desired):
+    differences = [
+        f"{name} is {current[name]}, not {desired[name]}"
+        for name in ("key_usage", "key_spec", "multi_region")
+        if desired.get(name) is not None and desired[name] != current[name]
+    ]
+    if differences:
+        raise KmsInputError(
+            f"Key {current['key_id']}: {'; '.join(differences)}. key_usage, key_spec and multi_region "
+            "cannot change after a key is created: create a new key (and re-point the alias to it)"
+        )
+
+
+def _refuse_aws_managed(current, actions):
+    if actions and current["key_manager"] != "CUSTOMER":
+        raise KmsInputError(
+            f"Key {current['key_id']} is managed by {current['key_manager']}: it cannot be modified "
+            f"(this task would need {', '.join(step[0] for step in actions)})"
+        )
+
+
+def _tag_list(tags):
+    return ansible_dict_to_boto3_tag_list(dict(sorted(tags.items())), "TagKey", "TagValue")
+
+
+def managed_fields(current):
+    """The fields a diff shows, from a snapshot (an empty dict for a key that does not exist)."""
+    if current is None:
+        return {}
+    return {name: current[name] for name in MANAGED_FIELDS}
+
+
+def predict_key(current, actions):
+    """The managed fields after applying `actions` to `current`, computed from the plan alone.
+
+    Used for check mode and for the diff. A key the plan creates gets the KMS default policy,
+    which is unknown until KMS writes it: its policy is predicted as None unless the plan sets one.
+    """
+    if current is None and not actions:
+        return {}
+    after = copy.deepcopy(managed_fields(current))
+    for action, args in actions:
+        if action == CREATE_KEY:
+            after = {
+                "description": args.get("Description", ""),
+                "enabled": True,
+                "key_state": "Enabled",
+                "tags": boto3_tag_list_to_ansible_dict(args.get("Tags", []), "TagKey", "TagValue"),
+                "policy": json.loads(args["Policy"]) if "Policy" in args else None,
+                "aliases": [],
+            }
+        elif action == CANCEL_DELETION:
+            after.update(key_state="Disabled", enabled=False)
+        elif action == UPDATE_DESCRIPTION:
+            after["description"] = args["Description"]
+        elif action == PUT_POLICY:
+            after["policy"] = json.loads(args["Policy"])
+        elif action == UNTAG:
+            for tag_key in args["TagKeys"]:
+                after["tags"].pop(tag_key, None)
+        elif action == TAG:
+            after["tags"].update(boto3_tag_list_to_ansible_dict(args["Tags"], "TagKey", "TagValue"))
+        elif action == ENABLE:
+            after.update(key_state="Enabled", enabled=True)
+        elif action == DISABLE:
+            after.update(key_state="Disabled", enabled=False)
+        elif action == SCHEDULE_DELETION:
+            after.update(key_state="PendingDeletion", enabled=False)
+        elif action in (CREATE_ALIAS, UPDATE_ALIAS):
+            after["aliases"] = sorted(set(after["aliases"]) | {args["AliasName"]})
+    return after
+
+
+def apply_key(client, actions, key_id=None):
+    """Make the plan's calls in order; returns the key id (the new one when the plan creates it)."""
+    for action, args in actions:
+        try:
+            if action == CREATE_KEY:
+                key_id = client.create_key(aws_retry=True, **args)["KeyMetadata"]["KeyId"]
+            elif action in (CREATE_ALIAS, UPDATE_ALIAS):
+                getattr(client, action)(TargetKeyId=key_id, aws_retry=True, **args)
+            else:
+                getattr(client, action)(KeyId=key_id, aws_retry=True, **args)
+        except (BotoCoreError, ClientError) as exc:
+            raise KeyApplyError(action, key_id, exc) from exc
+    return key_id
+
+
+def predicted_metadata(actions):
+    """The KeyMetadata check mode can predict for a key the plan creates (None when it creates none)."""
+    for action, args in actions:
+        if action == CREATE_KEY:
+            return {
+                "KeyId": None,
+                "Arn": None,
+                "KeySpec": args["KeySpec"],
+                "KeyUsage": args["KeyUsage"],
+                "MultiRegion": args["MultiRegion"],
+                "KeyManager": "CUSTOMER",
+                "Origin": "AWS_KMS",
+            }
+    return None
+
+
+def key_result(metadata, after):
+    """The module's return values: KeyMetadata (snake_cased) with the managed fields of `after`.
+
+    For a key check mode predicts would be created (predicted_metadata()), the fields only KMS
+    can fill in (key_id, arn, creation_date, ...) are None.
+    """
+    summary = key_summary(metadata)
+    result = {name: summary.get(name) for name in RESULT_FIELDS}
+    result.update(after)
+    # KMS sets the date when it schedules the deletion: check mode cannot predict it.
+    if result["key_state"] != "PendingDeletion" or result["deletion_date"] is None:
+        del result["deletion_date"]
+    result["key_arn"] = result["arn"]
+    return result
