@@ -1,0 +1,453 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: key
+short_description: Create, update, disable or schedule the deletion of a KMS customer managed key
+version_added: 0.1.0
+description:
+  - Manages a KMS customer managed key (a CMK) like C(aws kms create-key), C(update-key-description),
+    C(put-key-policy), C(tag-resource), C(enable-key), C(disable-key), C(schedule-key-deletion) and
+    C(cancel-key-deletion), but idempotently.
+  - The key is found by O(key_id) when given, else by the O(alias) it carries. A new key can only be
+    created through an alias, since KMS chooses key ids; the alias is created right after the key.
+  - When both O(alias) and O(key_id) are given, the key is managed by its id and the alias is made
+    to point at it (created, or re-pointed from another key with UpdateAlias).
+  - Use M(envelope.kms.key_rotation) for automatic and on-demand rotation, M(envelope.kms.alias) to
+    manage further aliases and M(envelope.kms.key_info) to look keys up.
+author:
+  - envelope.kms developers (!UNKNOWN)
+options:
+  alias:
+    description:
+      - An alias of the key, the key's identity when O(key_id) is not given. The C(alias/) prefix is optional.
+      - Names starting with C(alias/aws/) are reserved for AWS managed keys and are refused.
+      - With O(key_id) and O(state=present), the alias is created or re-pointed to that key.
+      - With O(state=absent) the alias is left in place; KMS deletes the aliases of a key when it deletes the key.
+      - One of O(alias) and O(key_id) is required.
+    type: str
+  key_id:
+    description:
+      - The key id or key ARN of an existing key. An alias name or alias ARN is resolved to its key.
+      - With O(state=present), a key that does not exist is an error (KMS chooses the ids of new keys).
+      - One of O(alias) and O(key_id) is required.
+    type: str
+  description:
+    description:
+      - The key's description. Not given, the description of an existing key is left as it is.
+    type: str
+  policy:
+    description:
+      - The key policy, as a JSON text or a dictionary.
+      - Compared with the key's policy semantically (statement order, single values versus lists and
+        formatting do not matter).
+      - Not given, a new key gets the KMS default key policy and the policy of an existing key is left as it is.
+      - Keep a statement that lets your account manage the key, or nobody will be able to change it again.
+    type: json
+  enabled:
+    description:
+      - Whether the key is enabled (usable for cryptographic operations).
+      - Keys in states other than C(Enabled), C(Disabled) and C(PendingDeletion) (for example C(PendingImport))
+        are not enabled or disabled.
+    type: bool
+    default: true
+  key_usage:
+    description:
+      - What the key is for. It cannot change after the key is created.
+      - When creating a key it defaults to V(ENCRYPT_DECRYPT) where O(key_spec) allows it, else to the
+        only usage the key spec allows (V(GENERATE_VERIFY_MAC) for C(HMAC_*), V(SIGN_VERIFY) for C(ML_DSA_*),
+        V(ECC_NIST_EDWARDS25519) and V(ECC_SECG_P256K1), V(ENCAPSULATE_DECAPSULATE) for C(ML_KEM_*)).
+        The C(ECC_NIST_P*) key specs allow V(SIGN_VERIFY) or V(KEY_AGREEMENT), so they need it given.
+      - On an existing key it is only checked when given, and a different value is an error.
+    type: str
+    choices: [ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC, KEY_AGREEMENT, ENCAPSULATE_DECAPSULATE]
+  key_spec:
+    description:
+      - The type of key material. It cannot change after the key is created.
+      - When creating a key it defaults to V(SYMMETRIC_DEFAULT) (AES-256-GCM, what envelope encryption uses).
+      - On an existing key it is only checked when given, and a different value is an error.
+      - KMS decides which key specs each region supports (for example V(SM2) only in China regions).
+    type: str
+    choices:
+      - SYMMETRIC_DEFAULT
+      - RSA_2048
+      - RSA_3072
+      - RSA_4096
+      - ECC_NIST_P256
+      - ECC_NIST_P384
+      - ECC_NIST_P521
+      - ECC_SECG_P256K1
+      - ECC_NIST_EDWARDS25519
+      - HMAC_224
+      - HMAC_256
+      - HMAC_384
+      - HMAC_512
+      - SM2
+      - ML_DSA_44
+      - ML_DSA_65
+      - ML_DSA_87
+      - ML_KEM_512
+      - ML_KEM_768
+      - ML_KEM_1024
+  multi_region:
+    description:
+      - Whether the key is a multi-Region primary key. It cannot change after the key is created.
+      - When creating a key it defaults to V(false).
+      - On an existing key it is only checked when given, and a different value is an error.
+    type: bool
+  pending_window_days:
+    description:
+      - With O(state=absent), the number of days KMS waits before it deletes the key, 7 to 30.
+      - During that window the key is in state C(PendingDeletion) and unusable; O(state=present)
+        cancels the deletion.
+      - Checked whatever O(state) is, before any call to KMS.
+    type: int
+    default: 30
+  state:
+    description:
+      - V(present) creates or updates the key and cancels a pending deletion. A key whose deletion is
+        cancelled comes back disabled; it is enabled again when O(enabled=true).
+      - V(absent) schedules the deletion of the key after O(pending_window_days) (KMS never deletes a
+        key at once). A key already pending deletion, or a key that does not exist, is left unchanged.
+    type: str
+    choices: [present, absent]
+    default: present
+notes:
+  - AWS managed keys (C(KeyManager=AWS)) are refused when the task would change them.
+  - Deleting a key makes every ciphertext under it undecryptable once the window has passed.
+    Disable the key first (O(enabled=false)) to find out what still uses it.
+extends_documentation_fragment:
+  - envelope.kms.attributes
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.tags
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: Create a key for envelope encryption, with an alias, tags and its own policy
+  envelope.kms.key:
+    alias: alias/app-secrets
+    description: Wraps the data keys of app secrets
+    tags:
+      project: app
+      owner: security
+    policy:
+      Version: "2012-10-17"
+      Statement:
+        - Sid: Enable IAM policies
+          Effect: Allow
+          Principal:
+            AWS: "arn:aws:iam::123456789012:root"
+          Action: "kms:*"
+          Resource: "*"
+  register: app_key
+
+- name: Show the key id and ARN
+  ansible.builtin.debug:
+    msg: "{{ app_key.key_id }} {{ app_key.key_arn }}"
+
+- name: Add a tag without removing the others
+  envelope.kms.key:
+    alias: app-secrets
+    tags:
+      cost-center: "1234"
+    purge_tags: false
+
+- name: An asymmetric key for signing
+  envelope.kms.key:
+    alias: release-signing
+    key_usage: SIGN_VERIFY
+    key_spec: ECC_NIST_P256
+
+- name: Disable a key to find out what still uses it
+  envelope.kms.key:
+    key_id: 1234abcd-12ab-34cd-56ef-1234567890ab
+    enabled: false
+
+- name: Manual rotation, make the alias point at the new key
+  envelope.kms.key:
+    key_id: "{{ new_key.key_id }}"
+    alias: alias/app-secrets
+
+- name: Schedule the deletion of the old key in 7 days
+  envelope.kms.key:
+    alias: alias/app-secrets-v1
+    state: absent
+    pending_window_days: 7
+"""
+
+RETURN = r"""
+changes:
+  description:
+    - The KMS actions the task made (or, in check mode, would make), in order, named after the
+      boto3 client methods. Empty when nothing changed.
+  returned: always
+  type: list
+  elements: str
+  sample: [create_key, create_alias]
+key_id:
+  description: The key id. Null when there is no key, and in check mode for a key that would be created.
+  returned: always
+  type: str
+  sample: 1234abcd-12ab-34cd-56ef-1234567890ab
+key_arn:
+  description: The key ARN. Null when there is no key, and in check mode for a key that would be created.
+  returned: always
+  type: str
+  sample: arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab
+arn:
+  description: The key ARN, the name KMS uses (same as RV(key_arn)).
+  returned: when the key exists or would be created
+  type: str
+  sample: arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab
+aliases:
+  description: The full names of the aliases that point at the key, sorted.
+  returned: when the key exists or would be created
+  type: list
+  elements: str
+  sample: [alias/app-secrets]
+previous_alias_target_key_id:
+  description:
+    - The key id O(alias) pointed at before the task, null if the alias did not exist.
+    - Differs from RV(key_id) when the task re-pointed the alias (manual rotation). Keep that key
+      enabled while ciphertext under it still exists.
+  returned: when O(alias) is given and O(state=present)
+  type: str
+  sample: 0987dcba-09fe-87dc-65ba-ab0987654321
+key_state:
+  description: The key state, for example C(Enabled), C(Disabled) or C(PendingDeletion).
+  returned: when the key exists or would be created
+  type: str
+  sample: Enabled
+enabled:
+  description: Whether the key is enabled.
+  returned: when the key exists or would be created
+  type: bool
+  sample: true
+description:
+  description: The key's description.
+  returned: when the key exists or would be created
+  type: str
+  sample: Wraps the data keys of app secrets
+creation_date:
+  description: When the key was created (ISO 8601). Null in check mode for a key that would be created.
+  returned: when the key exists or would be created
+  type: str
+  sample: "2024-01-19T15:24:12+00:00"
+deletion_date:
+  description: When KMS will delete the key (ISO 8601). Not predicted in check mode.
+  returned: when the key is pending deletion
+  type: str
+  sample: "2024-02-18T15:24:12+00:00"
+key_usage:
+  description: What the key is for.
+  returned: when the key exists or would be created
+  type: str
+  sample: ENCRYPT_DECRYPT
+key_spec:
+  description: The type of key material.
+  returned: when the key exists or would be created
+  type: str
+  sample: SYMMETRIC_DEFAULT
+multi_region:
+  description: Whether the key is a multi-Region key.
+  returned: when the key exists or would be created
+  type: bool
+  sample: false
+multi_region_configuration:
+  description: The primary and replica keys of a multi-Region key (snake_cased), null for other keys.
+  returned: when the key exists or would be created
+  type: dict
+  sample:
+    multi_region_key_type: PRIMARY
+    primary_key:
+      arn: arn:aws:kms:us-east-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab
+      region: us-east-1
+    replica_keys: []
+key_manager:
+  description: C(CUSTOMER) for customer managed keys, C(AWS) for AWS managed keys.
+  returned: when the key exists or would be created
+  type: str
+  sample: CUSTOMER
+origin:
+  description: Where the key material comes from, for example C(AWS_KMS).
+  returned: when the key exists or would be created
+  type: str
+  sample: AWS_KMS
+aws_account_id:
+  description: The account that owns the key. Null in check mode for a key that would be created.
+  returned: when the key exists or would be created
+  type: str
+  sample: "123456789012"
+encryption_algorithms:
+  description: The encryption algorithms the key supports (null when KMS lists none).
+  returned: when the key exists or would be created
+  type: list
+  elements: str
+  sample: [SYMMETRIC_DEFAULT]
+signing_algorithms:
+  description: The signing algorithms the key supports (null when KMS lists none).
+  returned: when the key exists or would be created
+  type: list
+  elements: str
+  sample: [ECDSA_SHA_256]
+mac_algorithms:
+  description: The MAC algorithms an HMAC key supports (null when KMS lists none).
+  returned: when the key exists or would be created
+  type: list
+  elements: str
+  sample: [HMAC_SHA_256]
+key_agreement_algorithms:
+  description: The key agreement algorithms the key supports (null when KMS lists none).
+  returned: when the key exists or would be created
+  type: list
+  elements: str
+  sample: [ECDH]
+tags:
+  description: The key's tags.
+  returned: when the key exists or would be created
+  type: dict
+  sample:
+    project: app
+policy:
+  description:
+    - The key policy, parsed.
+    - Null when the caller may not read it, and in check mode for a key that would be created with
+      the KMS default policy.
+  returned: when the key exists or would be created
+  type: dict
+  sample:
+    Version: "2012-10-17"
+    Statement:
+      - Sid: Enable IAM policies
+        Effect: Allow
+        Principal:
+          AWS: "arn:aws:iam::123456789012:root"
+        Action: "kms:*"
+        Resource: "*"
+"""
+
+try:
+    import botocore
+except ImportError:
+    pass  # AnsibleAWSModule reports it
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+from ansible_collections.envelope.kms.plugins.module_utils.keys import (
+    KEY_SPECS,
+    KEY_USAGES,
+    KeyApplyError,
+    apply_key,
+    check_pending_window,
+    key_result,
+    managed_fields,
+    normalize_tags,
+    parse_policy,
+    plan_key,
+    predict_key,
+    predicted_metadata,
+    read_key,
+)
+from ansible_collections.envelope.kms.plugins.module_utils.kms import (
+    KmsInputError,
+    describe_key,
+    kms_client,
+    normalize_alias,
+)
+
+
+def desired_state(params):
+    """The module options as plan_key wants them, checked before any call to KMS."""
+    key_id = params["key_id"]
+    if key_id is not None and not key_id.strip():
+        raise KmsInputError("key_id must not be empty")
+    return dict(
+        state=params["state"],
+        key_id=key_id,
+        alias=normalize_alias(params["alias"]) if params["alias"] is not None else None,
+        description=params["description"],
+        policy=parse_policy(params["policy"]),
+        tags=normalize_tags(params["tags"]),
+        purge_tags=params["purge_tags"],
+        enabled=params["enabled"],
+        key_usage=params["key_usage"],
+        key_spec=params["key_spec"],
+        multi_region=params["multi_region"],
+        pending_window_days=check_pending_window(params["pending_window_days"]),
+    )
+
+
+def main():
+    module = AnsibleAWSModule(
+        argument_spec=dict(
+            alias=dict(type="str"),
+            key_id=dict(type="str"),
+            description=dict(type="str"),
+            policy=dict(type="json"),
+            tags=dict(type="dict", aliases=["resource_tags"]),
+            purge_tags=dict(type="bool", default=True),
+            enabled=dict(type="bool", default=True),
+            key_usage=dict(type="str", choices=KEY_USAGES),
+            key_spec=dict(type="str", choices=KEY_SPECS),
+            multi_region=dict(type="bool"),
+            pending_window_days=dict(type="int", default=30),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+        ),
+        required_one_of=[["alias", "key_id"]],
+        supports_check_mode=True,
+    )
+    try:
+        desired = desired_state(module.params)
+    except KmsInputError as exc:
+        module.fail_json(msg=str(exc))
+
+    client = kms_client(module)
+    alias, present = desired["alias"], desired["state"] == "present"
+    try:
+        metadata, current = read_key(client, desired["key_id"] or alias)
+        alias_target = None
+        if alias and present:
+            if desired["key_id"]:
+                target = describe_key(client, alias)
+                alias_target = target["KeyId"] if target else None
+            elif current:
+                alias_target = current["key_id"]
+        actions = plan_key(current, desired, alias_target)
+    except KmsInputError as exc:
+        module.fail_json(msg=str(exc))
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        module.fail_json_aws(exc, msg=f"Could not read key {desired['key_id'] or alias}")
+
+    after = predict_key(current, actions)
+    key_id = current["key_id"] if current else None
+    if actions and not module.check_mode:
+        try:
+            key_id = apply_key(client, actions, key_id)
+            metadata, final = read_key(client, key_id)
+        except KeyApplyError as exc:
+            module.fail_json_aws(
+                exc.error, msg=f"Could not {exc.action.replace('_', ' ')} (key {exc.key_id})", key_id=exc.key_id
+            )
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            module.fail_json_aws(exc, msg=f"Could not read key {key_id} back", key_id=key_id)
+        after = managed_fields(final)
+    metadata = metadata or predicted_metadata(actions)
+
+    result = dict(changed=bool(actions), changes=[step[0] for step in actions], key_id=None, key_arn=None)
+    if metadata:
+        result.update(key_result(metadata, after))
+    if alias and present:
+        result["previous_alias_target_key_id"] = alias_target
+    if module._diff:
+        result["diff"] = dict(before=managed_fields(current), after=after)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
