@@ -96,7 +96,7 @@ def test_changes_that_re_encrypt(playbook, kms, app_key):
     # manual rotation: the alias now points at a new key, so the file must be re-encrypted under it
     new_key = kms.create_key()["KeyMetadata"]
     kms.update_alias(AliasName="alias/app", TargetKeyId=new_key["KeyId"])
-    first, _ = playbook.run_idempotent([copy_task(**dict(base, encryption_context={"app": "other"}))])
+    first = playbook.run_idempotent([copy_task(**dict(base, encryption_context={"app": "other"}))])[0]
     assert first.changed() == 1
     assert first.result("Copy")["key_arns"] == [new_key["Arn"]]
     assert inspect_header(dest).key_arns == (new_key["Arn"],)
@@ -162,7 +162,7 @@ def test_backup_owner_group_and_src_lookup(playbook, app_key):
     group = subprocess.run(["id", "-gn"], capture_output=True, text=True, check=True).stdout.strip()
     tasks = [copy_task(src="app.env", dest=dest_dir, key_id="alias/app", owner=user, group=group, mode="0600",
                        backup=True)]
-    first, _ = playbook.run_idempotent(tasks)
+    first = playbook.run_idempotent(tasks)[0]
     result = first.result("Copy")
     assert result["dest"] == dest_dir + "app.env"
     assert (result["owner"], result["group"], result["mode"]) == (user, group, "0600")
@@ -254,7 +254,7 @@ def test_no_plaintext_or_data_key_in_temp_dirs_or_verbose_output(playbook, kms, 
     from aws_encryption_sdk.internal.formatting.deserialize import deserialize_header
 
     with open(dest, "rb") as handle:
-        header, _ = deserialize_header(handle)
+        header = deserialize_header(handle)[0]
     (wrapped,) = header.encrypted_data_keys
     data_key = kms.decrypt(CiphertextBlob=wrapped.encrypted_data_key,
                            EncryptionContext=dict(header.encryption_context))["Plaintext"]

@@ -26,7 +26,7 @@ def test_repoint_is_manual_rotation_and_returns_previous(playbook, kms):
     kms.create_alias(AliasName="alias/app", TargetKeyId=old)
     kms.create_alias(AliasName="alias/app-v2", TargetKeyId=new)
     # target given as another alias: resolved to the key it points at
-    first, _ = playbook.run_idempotent([alias_task(name="alias/app", target_key_id="alias/app-v2")])
+    first = playbook.run_idempotent([alias_task(name="alias/app", target_key_id="alias/app-v2")])[0]
     result = first.result("Alias")
     assert result["changed"] is True
     assert result["previous_target_key_id"] == old
@@ -72,7 +72,7 @@ def test_check_mode_and_diff_change_nothing(playbook, kms):
 def test_delete(playbook, kms):
     key = kms.create_key()["KeyMetadata"]["KeyId"]
     kms.create_alias(AliasName="alias/gone", TargetKeyId=key)
-    first, _ = playbook.run_idempotent([alias_task(name="gone", state="absent")])
+    first = playbook.run_idempotent([alias_task(name="gone", state="absent")])[0]
     assert first.result("Alias")["previous_target_key_id"] == key
     assert all(a["AliasName"] != "alias/gone" for a in kms.list_aliases()["Aliases"])
     assert kms.describe_key(KeyId=key)["KeyMetadata"]["Enabled"] is True
