@@ -1,0 +1,288 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Wrapped data keys (envelope.kms.data_key): reading an existing blob, a pure plan, the KMS calls.
+
+A data key file holds a KMS CiphertextBlob: the data key wrapped under a KMS key, raw or base64.
+KMS keeps no copy of data keys, so the file *is* the data key: whatever encrypted data exists under
+it becomes unreadable when the file is replaced. The rules follow from that:
+
+* an existing blob that decrypts (KMS Decrypt, with the requested encryption context) to a data key
+  of the requested length under the requested key is kept;
+* the same data key under another KMS key (an alias re-pointed) is rewrapped with KMS ReEncrypt, and
+  the same blob in the other encoding is re-encoded: both keep the data key itself;
+* anything else (another context, another length, a damaged or foreign file) is never replaced
+  unless ``force``, which always generates a new data key.
+
+The plaintext data key only exists in this process's memory, and only leaves it when the caller
+asked for it (``return_plaintext``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+import stat
+import tempfile
+
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+
+from ansible_collections.envelope.kms.plugins.module_utils.kms import KmsInputError
+
+KEY_SPEC_BYTES = {"AES_256": 32, "AES_128": 16}
+DEFAULT_KEY_SPEC = "AES_256"
+MIN_BYTES = 1
+MAX_BYTES = 1024
+# KMS accepts CiphertextBlob values of 1 to 6144 bytes; a bigger file (base64 and line breaks
+# included) cannot hold one, and is not read further.
+MAX_BLOB_BYTES = 6144
+MAX_FILE_BYTES = 2 * MAX_BLOB_BYTES
+RAW = "raw"
+BASE64 = "base64"
+ENCODINGS = (RAW, BASE64)
+
+_BASE64_TEXT = re.compile(rb"^[A-Za-z0-9+/\s]+={0,2}\s*$")  # base64, wrapped or not
+
+# Actions
+KEEP = "none"  # the file already holds what is wanted
+GENERATE = "generate"  # a new data key (GenerateDataKeyWithoutPlaintext, or GenerateDataKey)
+REENCRYPT = "reencrypt"  # same data key, rewrapped under the requested KMS key (ReEncrypt)
+REENCODE = "reencode"  # same blob, written in the requested encoding
+
+# What an existing file holds, from ``classify``.
+MISSING = "missing"
+VALID = "valid"  # the requested key, length and encoding
+OTHER_ENCODING = "other_encoding"  # valid, but raw where base64 is wanted or the reverse
+OTHER_KEY = "other_key"  # the requested length and context, wrapped under another KMS key
+MISMATCH = "mismatch"  # unusable for this request: see ExistingBlob.problem
+
+
+class ExistingBlob:
+    """What the file at dest holds, as far as reading it (and one KMS Decrypt) could tell.
+
+    ``blob``: the decoded CiphertextBlob (None when the file is missing or cannot hold one);
+    ``encoding``: how it is stored; ``key_arn``/``length``: what KMS Decrypt reported (None when
+    it was not asked or refused); ``problem``: why it cannot be used, in words.
+    """
+
+    def __init__(self, exists, blob=None, encoding=None, key_arn=None, length=None, problem=None):
+        self.exists = exists
+        self.blob = blob
+        self.encoding = encoding
+        self.key_arn = key_arn
+        self.length = length
+        self.problem = problem
+
+    def facts(self):
+        """Non-secret facts for results and diffs."""
+        if not self.exists:
+            return {}
+        facts = dict(encoding=self.encoding, key_arn=self.key_arn, number_of_bytes=self.length)
+        if self.problem:
+            facts["problem"] = self.problem
+        return facts
+
+
+def requested_length(key_spec, number_of_bytes):
+    """Data key length in bytes for key_spec (AES_256, AES_128) or number_of_bytes (1-1024)."""
+    if key_spec is not None and number_of_bytes is not None:
+        raise KmsInputError("key_spec and number_of_bytes are mutually exclusive")
+    if number_of_bytes is None:
+        spec = key_spec or DEFAULT_KEY_SPEC
+        if spec not in KEY_SPEC_BYTES:
+            raise KmsInputError(f"key_spec must be one of {', '.join(sorted(KEY_SPEC_BYTES))}, not {spec!r}")
+        return KEY_SPEC_BYTES[spec]
+    if not MIN_BYTES <= number_of_bytes <= MAX_BYTES:
+        raise KmsInputError(f"number_of_bytes must be between {MIN_BYTES} and {MAX_BYTES}, got {number_of_bytes}")
+    return number_of_bytes
+
+
+def size_request(key_spec, number_of_bytes):
+    """The GenerateDataKey* size parameter: KeySpec or NumberOfBytes (KMS refuses both)."""
+    if number_of_bytes is not None:
+        return {"NumberOfBytes": number_of_bytes}
+    return {"KeySpec": key_spec or DEFAULT_KEY_SPEC}
+
+
+def normalize_context(context):
+    """KMS encryption context: a str->str dict (numbers become strings)."""
+    normalized = {}
+    for key, value in (context or {}).items():
+        if not isinstance(key, str) or isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise KmsInputError(f"encryption_context keys and values must be strings (key {key!r})")
+        normalized[key] = str(value)
+    return normalized
+
+
+def check_key(metadata, key_id):
+    """Refuse, before any data key call, a KMS key that cannot make data keys. Returns its ARN."""
+    if metadata is None:
+        raise KmsInputError(f"KMS key {key_id} does not exist")
+    arn = metadata["Arn"]
+    spec = metadata.get("KeySpec", metadata.get("CustomerMasterKeySpec", "SYMMETRIC_DEFAULT"))
+    usage = metadata.get("KeyUsage", "ENCRYPT_DECRYPT")
+    if spec != "SYMMETRIC_DEFAULT" or usage != "ENCRYPT_DECRYPT":
+        raise KmsInputError(
+            f"KMS key {key_id} ({arn}) is a {spec} key for {usage}: data keys need a symmetric encryption key "
+            "(KeySpec SYMMETRIC_DEFAULT, KeyUsage ENCRYPT_DECRYPT)"
+        )
+    state = metadata.get("KeyState", "Enabled" if metadata.get("Enabled", True) else "Disabled")
+    if state != "Enabled":
+        raise KmsInputError(f"KMS key {key_id} ({arn}) is {state}: it cannot generate or decrypt data keys")
+    return arn
+
+
+def decode(data):
+    """(blob, encoding) for the bytes of a data key file, or (None, reason).
+
+    The stored encoding is recognised from the content: a KMS CiphertextBlob is binary (real KMS
+    blobs start with a version byte), base64 text only uses its 65 characters.
+    """
+    if not data:
+        return None, "the file is empty"
+    if len(data) > MAX_FILE_BYTES:
+        return None, f"the file is too large to hold a KMS ciphertext blob (at most {MAX_BLOB_BYTES} bytes)"
+    if _BASE64_TEXT.match(data):
+        try:
+            blob = base64.b64decode(b"".join(data.split()), validate=True)
+        except (binascii.Error, ValueError):
+            blob = None
+        if blob:
+            found = BASE64
+            data = blob
+        else:
+            found = RAW
+    else:
+        found = RAW
+    if len(data) > MAX_BLOB_BYTES:
+        return None, f"the file holds more than the {MAX_BLOB_BYTES} bytes of a KMS ciphertext blob"
+    return data, found
+
+
+def encode(blob, encoding):
+    """File content for a CiphertextBlob: raw bytes, or base64 text with a newline (as the AWS CLI prints)."""
+    if encoding == BASE64:
+        return base64.b64encode(blob) + b"\n"
+    return blob
+
+
+def write_atomic(dest, content):
+    """Write content to a 0600 temp file beside dest, fsync it, give it the mode and owner of the file
+    it replaces (if any), and rename it over dest: readers see the old file or the new one, whole."""
+    directory = os.path.dirname(dest) or "."
+    handle, temp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(dest)}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(content)
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            old = os.stat(dest)
+        except FileNotFoundError:
+            pass
+        else:
+            os.chmod(temp, stat.S_IMODE(old.st_mode))
+            try:
+                os.chown(temp, old.st_uid, old.st_gid)
+            except OSError:
+                pass  # not root: the new file is ours, as any rewritten file would be
+        os.replace(temp, dest)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
+
+
+def classify(existing, key_arn, length, encoding):
+    """MISSING, VALID, OTHER_ENCODING, OTHER_KEY or MISMATCH for an ExistingBlob."""
+    if not existing.exists:
+        return MISSING
+    if existing.problem or existing.blob is None:
+        return MISMATCH
+    if existing.length != length:
+        return MISMATCH
+    if existing.key_arn != key_arn:
+        return OTHER_KEY
+    if existing.encoding != encoding:
+        return OTHER_ENCODING
+    return VALID
+
+
+def mismatch_problem(existing, length):
+    """Why a MISMATCH existing file cannot be kept, in words."""
+    if existing.problem:
+        return existing.problem
+    if existing.length != length:
+        return f"it holds a {existing.length}-byte data key, {length} bytes were asked for"
+    return "it is not a data key for this request"
+
+
+def plan(state, force):
+    """The action for what classify() found. MISMATCH without force is refused by the caller."""
+    if force:
+        return GENERATE
+    return {
+        MISSING: GENERATE,
+        VALID: KEEP,
+        OTHER_ENCODING: REENCODE,
+        OTHER_KEY: REENCRYPT,
+        MISMATCH: None,
+    }[state]
+
+
+def diff(dest, existing, action, key_arn, length, encoding, context):
+    """before/after for --diff: key ARN, length, encoding, context, and whether the data key is new."""
+    before = {}
+    if existing.exists:
+        before = dict(existing.facts(), path=dest, data_key="existing")
+        if existing.key_arn is not None:
+            before["encryption_context"] = context
+    after = dict(path=dest, key_arn=key_arn, number_of_bytes=length, encoding=encoding, encryption_context=context,
+                 data_key="new" if action == GENERATE else "existing")
+    return dict(before=before, after=after)
+
+
+# ---------------------------------------------------------------------------------------------
+# KMS calls (client: amazon.aws's RetryingBotoClientWrapper, as kms.kms_client makes it)
+
+
+def read_existing(client, data, context):
+    """ExistingBlob for the bytes of an existing file (None: no file), with at most one KMS Decrypt.
+
+    Returns (ExistingBlob, plaintext data key or None). Only KMS's "this blob does not decrypt with
+    this context" (InvalidCiphertextException) makes a MISMATCH; other errors (access denied, key
+    disabled...) are raised: nobody can tell whether the blob is good, so it must not be replaced.
+    Decrypt is called without KeyId so that KMS names the key that wrapped the blob.
+    """
+    if data is None:
+        return ExistingBlob(False), None
+    blob, found = decode(data)
+    if blob is None:
+        return ExistingBlob(True, problem=found), None
+    try:
+        response = client.decrypt(CiphertextBlob=blob, EncryptionContext=context, aws_retry=True)
+    except is_boto3_error_code("InvalidCiphertextException"):
+        return ExistingBlob(True, blob, found, problem=(
+            "KMS cannot decrypt it with this encryption context (another context, or a damaged blob)")), None
+    plaintext = response["Plaintext"]
+    return ExistingBlob(True, blob, found, key_arn=response["KeyId"], length=len(plaintext)), plaintext
+
+
+def generate(client, key_arn, context, key_spec, number_of_bytes, with_plaintext):
+    """(CiphertextBlob, plaintext or None) for a new data key under key_arn."""
+    params = dict(KeyId=key_arn, EncryptionContext=context, **size_request(key_spec, number_of_bytes))
+    if with_plaintext:
+        response = client.generate_data_key(aws_retry=True, **params)
+        return response["CiphertextBlob"], response["Plaintext"]
+    return client.generate_data_key_without_plaintext(aws_retry=True, **params)["CiphertextBlob"], None
+
+
+def reencrypt(client, blob, key_arn, context):
+    """The same data key wrapped under key_arn instead (KMS ReEncrypt: it never leaves KMS)."""
+    response = client.re_encrypt(CiphertextBlob=blob, SourceEncryptionContext=context, DestinationKeyId=key_arn,
+                                 DestinationEncryptionContext=context, aws_retry=True)
+    return response["CiphertextBlob"]
