@@ -357,6 +357,12 @@ class _AtomicFile:
         self.sha1.update(data)
         self.sha256.update(data)
 
+    def facts(self, header, checksums):
+        """EnvelopeFacts of the ciphertext written here."""
+        if not checksums:
+            return _facts_from_header(header, self.size)
+        return _facts_from_header(header, self.size, self.sha1.hexdigest(), self.sha256.hexdigest())
+
     def commit(self):
         self._file.flush()
         os.fsync(self._file.fileno())
@@ -804,30 +810,34 @@ class Engine:
 
     # -- encrypt
 
-    def encrypt_file(self, src, dest, key_ids, encryption_context=None, algorithm=None, frame_length=None, mode=0o600):
+    def encrypt_file(self, src, dest, key_ids, encryption_context=None, algorithm=None, frame_length=None, mode=0o600,
+                     checksums=True):
         """Encrypt the file ``src`` into ``dest`` (temp file beside it, then rename). Returns EnvelopeFacts
-        with size, sha1 and sha256 of the ciphertext. ``key_ids``: one or a list; the first generates
-        the data key, each other one wraps it too."""
+        with size, sha1 and sha256 of the ciphertext (hashing is the biggest cost after AES on large
+        files: ``checksums=False`` skips it). ``key_ids``: one or a list; the first generates the data
+        key, each other one wraps it too."""
         _require_path(src, "encrypt_file")
         with _open_source(src, "cannot encrypt") as source:
-            return self._encrypt_to_file(source, dest, key_ids, encryption_context, algorithm, frame_length, mode)
+            return self._encrypt_to_file(source, dest, key_ids, encryption_context, algorithm, frame_length, mode,
+                                         checksums)
 
     def encrypt_bytes(self, plaintext, dest, key_ids, encryption_context=None, algorithm=None, frame_length=None,
-                      mode=0o600):
+                      mode=0o600, checksums=True):
         """Like encrypt_file, from bytes (or str, encoded as UTF-8) held in memory."""
         if isinstance(plaintext, str):
             plaintext = plaintext.encode("utf-8")
         with _open_source(bytes(plaintext), "cannot encrypt") as source:
-            return self._encrypt_to_file(source, dest, key_ids, encryption_context, algorithm, frame_length, mode)
+            return self._encrypt_to_file(source, dest, key_ids, encryption_context, algorithm, frame_length, mode,
+                                         checksums)
 
-    def _encrypt_to_file(self, source, dest, key_ids, context, algorithm, frame_length, mode):
+    def _encrypt_to_file(self, source, dest, key_ids, context, algorithm, frame_length, mode, checksums):
         what = f"cannot encrypt {source.label} to {dest}"
         with _AtomicFile(dest, mode) as out:
-            header = self._encrypt_stream(source.stream, out.write_hashed, key_ids, context, algorithm,
-                                          frame_length, what)
+            sink = out.write_hashed if checksums else out.write
+            header = self._encrypt_stream(source.stream, sink, key_ids, context, algorithm, frame_length, what)
             with _Translated(what):
                 out.commit()
-        return _facts_from_header(header, out.size, out.sha1.hexdigest(), out.sha256.hexdigest())
+        return out.facts(header, checksums)
 
     def _encrypt_stream(self, plaintext_stream, sink, key_ids, context, algorithm, frame_length, what):
         key_ids = _key_id_list(key_ids)
@@ -950,7 +960,7 @@ class Engine:
                         plaintext.read()  # the encryptor stopped at the end of data: let the decryptor finish
                     _require_end_of_input(source.stream, what)
                     out.commit()
-        return old, _facts_from_header(header, out.size, out.sha1.hexdigest(), out.sha256.hexdigest())
+        return old, out.facts(header, True)
 
     # -- idempotence
 
