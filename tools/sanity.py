@@ -14,11 +14,18 @@ copied, so they are never tested.
 Why a get-pip stand-in: ansible-test bootstraps pip into each per-test virtual environment with a
 get-pip script downloaded from ci-files.testing.ansible.com, which is unreachable here. It caches
 that script as ~/.ansible/test/cache/get_pip_<version with _ for .>.py; this tool writes a
-stand-in there that bootstraps pip with the standard library's ensurepip and then installs the
-requested pip version from the package index (PyPI). A real get-pip script found there is kept.
+stand-in there that runs the pip wheel bundled with the standard library's ensurepip to install
+the requested pip version from the package index (PyPI), falling back to a full `ensurepip`
+bootstrap. A real get-pip script found there is kept; an older stand-in is replaced.
+
+Speed: ansible-test keeps one virtual environment per test under ~/.ansible/test/venv (reused
+across runs and checkouts). On a full run they are first built ("primed") by two parallel
+ansible-test processes, then the tests run; warm runs skip straight to the tests. The controller
+is this venv (no --venv: every test runs in its own environment anyway, and a delegation venv
+would only add a pip install per run). Concurrent runs wait for each other (flock).
 
 Usage: tools/sanity.py [extra ansible-test sanity arguments, e.g. --test pep8]
-Exit status: ansible-test's.
+Exit status: ansible-test's. A summary of failed tests and issues per file is printed at the end.
 """
 
 from __future__ import annotations
