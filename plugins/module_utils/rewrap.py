@@ -1,0 +1,165 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""envelope.kms.rewrap: which files, what each needs (from its header alone), results and diffs.
+
+Everything here is decided from the envelope headers (envelope.inspect_header, no KMS call) and the
+resolved key ARNs, so check mode and unchanged re-runs cost no KMS call beyond DescribeKey. The
+rewrap itself is the engine's (envelope.Engine.rewrap_file).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+
+from ansible_collections.envelope.kms.plugins.module_utils.envelope import EnvelopeError, normalize_context
+
+_GLOB_CHARACTERS = ("*", "?", "[")
+_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+
+
+def is_pattern(path):
+    return any(character in path for character in _GLOB_CHARACTERS)
+
+
+def expand_paths(patterns):
+    """([(path as reported, real path or None, problem or None)], [patterns that matched nothing]).
+
+    In the order given; each pattern's matches sorted. Patterns (``*``, ``?``, ``[...]``, ``**`` for
+    any depth) select regular files only; a plain path must be a regular file, else it comes with a
+    problem. Symbolic links are followed: the file they point at is rewritten, the link stays. A file
+    reached twice is handled once.
+    """
+    entries, unmatched = [], []
+    seen = set()
+    for pattern in patterns:
+        pattern = os.path.expanduser(pattern)
+        if is_pattern(pattern):
+            matches = [path for path in sorted(glob.glob(pattern, recursive=True)) if os.path.isfile(path)]
+            if not matches:
+                unmatched.append(pattern)
+        elif not os.path.exists(pattern):
+            entries.append((pattern, None, f"cannot rewrap {pattern}: no such file"))
+            continue
+        elif not os.path.isfile(pattern):
+            entries.append((pattern, None, f"cannot rewrap {pattern}: not a regular file"))
+            continue
+        else:
+            matches = [pattern]
+        for path in matches:
+            real = os.path.realpath(path)
+            if real not in seen:
+                seen.add(real)
+                entries.append((path, real, None))
+    return entries, unmatched
+
+
+def desired_context(facts, encryption_context):
+    """The context the file must end up with: its own (None given) or the given one."""
+    if encryption_context is None:
+        return dict(facts.encryption_context)
+    return normalize_context(encryption_context)
+
+
+def needs_rewrap(facts, key_arns, context):
+    """Reasons the file differs from what is wanted: 'key' (wrapped under other keys, or also under
+    a non-KMS key) and/or 'context'. Empty: leave the file alone."""
+    reasons = []
+    if set(facts.key_arns) != set(key_arns) or facts.data_key_count != len(facts.key_arns):
+        reasons.append("key")
+    if facts.encryption_context != context:
+        reasons.append("context")
+    return reasons
+
+
+def partition_of_region(region):
+    region = region or ""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def precondition_problem(path, facts, required_context, allowed_key_arns, discovery_account_ids, partition):
+    """Why a file that needs rewrapping may not be (from its header), or None. The engine checks the
+    same again on the authenticated header; this lets check mode predict it without KMS."""
+    what = f"cannot rewrap {path}"
+    required = normalize_context(required_context, "required encryption context")
+    missing = sorted(key for key in required if key not in facts.encryption_context)
+    wrong = sorted(key for key in required if key in facts.encryption_context
+                   and facts.encryption_context[key] != required[key])
+    if missing or wrong:
+        parts = (["missing " + ", ".join(missing)] if missing else []) + (
+            ["different value for " + ", ".join(wrong)] if wrong else [])
+        return f"{what}: encryption context does not match the required pairs ({'; '.join(parts)})"
+    if allowed_key_arns and not set(facts.key_arns) & set(allowed_key_arns):
+        return (f"{what}: wrapped under {_names(facts.key_arns)}, none of the allowed keys "
+                f"{_names(sorted(allowed_key_arns))}")
+    accounts = {str(account) for account in discovery_account_ids or ()}
+    if accounts and not any(_in_accounts(arn, accounts, partition) for arn in facts.key_arns):
+        return (f"{what}: wrapped under {_names(facts.key_arns)}, none in the allowed accounts "
+                f"{', '.join(sorted(accounts))} (partition {partition})")
+    return None
+
+
+def _in_accounts(arn, accounts, partition):
+    parts = arn.split(":")
+    return len(parts) > 4 and parts[1] == partition and parts[4] in accounts
+
+
+def _names(values):
+    return ", ".join(values) if values else "no KMS key"
+
+
+def check_key_arns(allowed_key_arns):
+    """allowed_key_arns must be key ARNs: KMS reports those in headers, not aliases or bare ids."""
+    for arn in allowed_key_arns or ():
+        if not _KEY_ARN.match(arn):
+            raise EnvelopeError(f"allowed_key_arns must be key ARNs (arn:aws:kms:REGION:ACCOUNT:key/ID), not {arn!r}",
+                                "invalid_argument")
+    return sorted(set(allowed_key_arns or ()))
+
+
+def file_result(path, facts, key_arns, context, changed, new_facts=None):
+    """The per-file entry of ``results`` (no plaintext, no key material: header facts only)."""
+    after = new_facts
+    return dict(
+        path=path,
+        changed=changed,
+        failed=False,
+        previous_key_arns=list(facts.key_arns),
+        previous_encryption_context=dict(facts.encryption_context),
+        key_arns=list(after.key_arns) if after is not None else sorted(key_arns),
+        encryption_context=dict(after.encryption_context) if after is not None else dict(context),
+        algorithm=(after or facts).algorithm,
+    )
+
+
+def failed_result(path, message, facts=None):
+    result = dict(path=path, changed=False, failed=True, msg=message)
+    if facts is not None:
+        result.update(previous_key_arns=list(facts.key_arns),
+                      previous_encryption_context=dict(facts.encryption_context))
+    return result
+
+
+def file_diff(result):
+    """A --diff entry for a changed file: its keys and context before and after (never content)."""
+    before = dict(key_arns=result["previous_key_arns"], encryption_context=result["previous_encryption_context"])
+    after = dict(key_arns=result["key_arns"], encryption_context=result["encryption_context"])
+    return dict(before_header=f"{result['path']} (envelope)", after_header=f"{result['path']} (envelope)",
+                before=_yaml_like(before), after=_yaml_like(after))
+
+
+def failure_message(failures, total):
+    """One line naming every file that failed, with why."""
+    head = f"{len(failures)} of {total} files could not be rewrapped (left as they were)"
+    return head + ": " + "; ".join(result["msg"] for result in failures)
+
+
+def _yaml_like(data):
+    return "".join(f"{key}: {json.dumps(value, sort_keys=True)}\n" for key, value in sorted(data.items()))

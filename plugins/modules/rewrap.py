@@ -1,0 +1,315 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: rewrap
+short_description: Re-encrypt envelope files on the host under the KMS keys an alias points at now
+version_added: 0.1.0
+description:
+  - The step after a manual key rotation (an alias re-pointed to a new KMS key with M(envelope.kms.alias)).
+    Re-encrypts envelope files (AWS Encryption SDK messages, as M(envelope.kms.copy) writes them) in
+    place under the key(s) O(key_id) resolves to now, keeping or replacing their encryption context.
+  - Idempotent and cheap when there is nothing to do. Each file's header names the keys its data key is
+    wrapped under and its encryption context; a file already wrapped under exactly the wanted key ARNs
+    with the wanted context is left alone, so an unchanged run costs one KMS C(DescribeKey) per
+    O(key_id) and nothing else.
+  - A file that needs it is decrypted and encrypted again in one stream (one KMS C(Decrypt) and one
+    C(GenerateDataKey), plus one C(Encrypt) per further key). The plaintext is never written to disk.
+    The new envelope goes to a temporary file beside the old one and replaces it only once the whole
+    old message verified; the file keeps its mode and, when run as root, its owner and group. The
+    algorithm suite and frame length of each file are kept.
+  - Works on many files at once (O(paths), glob patterns) and reports on each. A file that fails
+    (not an envelope, tampered, truncated, wrapped under a key that is not allowed or cannot be used,
+    wrong encryption context) is left as it was; the other files are still rewrapped, and then the
+    task fails with a message naming every file that failed. Re-running after fixing the cause only
+    touches the files that still need it.
+  - Runs on the host with the host's AWS credentials, which need C(kms:DescribeKey) on O(key_id),
+    C(kms:Decrypt) on the old keys and C(kms:GenerateDataKey) (and C(kms:Encrypt) for further keys)
+    on the new ones. Keep the old KMS key enabled until every file is rewrapped.
+author:
+  - envelope.kms developers (!UNKNOWN)
+requirements:
+  - aws-encryption-sdk >= 3.3 (on the host)
+options:
+  path:
+    description:
+      - One envelope file to rewrap, or a glob pattern (C(*), C(?), C([...]), C(**) for any depth).
+      - Mutually exclusive with O(paths).
+    type: path
+  paths:
+    description:
+      - Envelope files and glob patterns, as in O(path).
+      - A pattern selects regular files only; a pattern that matches nothing gives a warning; a plain
+        path that does not exist is a failure for that path.
+      - A symbolic link is followed; the file it points at is rewritten and the link stays.
+    type: list
+    elements: path
+  key_id:
+    description:
+      - The KMS key(s) every file must end up wrapped under, as key ids, key ARNs, alias names or alias
+        ARNs, resolved to key ARNs when the task runs.
+      - A file wrapped under exactly these keys (no more, no fewer) keeps its wrapping.
+    type: list
+    elements: str
+    required: true
+  encryption_context:
+    description:
+      - The encryption context the files must end up with.
+      - Not given, each file keeps its own. Given (even V({})), it replaces each file's context, and a file
+        with another context is rewrapped.
+    type: dict
+  required_encryption_context:
+    description:
+      - Pairs a file must carry before it is rewrapped (extra pairs are fine). A file that needs
+        rewrapping and lacks them fails. Files that are already as wanted are not checked.
+      - Use it to make sure only the files of one application are re-encrypted, since decryption itself
+        accepts any context.
+    type: dict
+    default: {}
+  allowed_key_arns:
+    description:
+      - Only decrypt files wrapped under one of these key ARNs (strict mode of the AWS Encryption SDK).
+      - Without this and O(discovery_account_ids), any KMS key the host's credentials can use may
+        decrypt a file.
+      - Mutually exclusive with O(discovery_account_ids).
+    type: list
+    elements: str
+  discovery_account_ids:
+    description:
+      - Only decrypt files wrapped under KMS keys of these AWS accounts (in the partition of the region).
+    type: list
+    elements: str
+  backup:
+    description:
+      - Keep a copy of each file, with a timestamp in its name, before rewrapping it. The copy can still
+        be decrypted with the old key only.
+    type: bool
+    default: false
+notes:
+  - Check mode only reads headers, with no KMS call beyond C(DescribeKey), so it cannot notice a
+    tampered body or a key that cannot decrypt; it reports which files would change.
+  - Diffs show each changed file's key ARNs and encryption context before and after, never content.
+extends_documentation_fragment:
+  - envelope.kms.attributes
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: Manual rotation, re-point the alias to the new key
+  envelope.kms.alias:
+    name: alias/app-secrets
+    target_key_id: alias/app-secrets-v2
+
+- name: Rewrap every secret of the application under the key the alias points at now
+  envelope.kms.rewrap:
+    paths:
+      - /etc/app/*.enc
+      - /etc/app/certs/**/*.enc
+    key_id: alias/app-secrets
+    required_encryption_context:
+      app: billing
+  register: rewrapped
+
+- name: Show which files were re-encrypted
+  ansible.builtin.debug:
+    msg: "{{ rewrapped.results | selectattr('changed') | map(attribute='path') | list }}"
+
+- name: Add a disaster recovery key in another region, and a new encryption context
+  envelope.kms.rewrap:
+    path: /etc/app/db-password.enc
+    key_id:
+      - alias/app-secrets
+      - arn:aws:kms:eu-west-1:111122223333:alias/app-secrets-dr
+    encryption_context:
+      app: billing
+      env: prod
+"""
+
+RETURN = r"""
+key_arns:
+  description: The key ARNs that O(key_id) resolved to, sorted.
+  returned: always
+  type: list
+  elements: str
+  sample: ["arn:aws:kms:us-east-1:111122223333:key/0987dcba-09fe-87dc-65ba-ab0987654321"]
+results:
+  description:
+    - One entry per file, in the order of O(path) or O(paths) (each pattern's matches sorted).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The file, as given or as matched by a pattern.
+      type: str
+      returned: always
+      sample: /etc/app/app.env.enc
+    changed:
+      description: Whether the file was (in check mode, would be) rewrapped.
+      type: bool
+      returned: always
+      sample: true
+    failed:
+      description: Whether this file failed; it is then left as it was.
+      type: bool
+      returned: always
+      sample: false
+    msg:
+      description: Why the file failed.
+      type: str
+      returned: when failed
+      sample: "cannot rewrap /etc/app/app.env.enc: the envelope is tampered or corrupt (a frame failed authentication)"
+    previous_key_arns:
+      description: The KMS key ARNs the file was wrapped under before the task, from its header.
+      type: list
+      elements: str
+      returned: when the header could be read
+      sample: ["arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"]
+    previous_encryption_context:
+      description: The file's encryption context before the task.
+      type: dict
+      returned: when the header could be read
+      sample: {"app": "billing"}
+    key_arns:
+      description: The KMS key ARNs the file is wrapped under after the task.
+      type: list
+      elements: str
+      returned: unless failed
+      sample: ["arn:aws:kms:us-east-1:111122223333:key/0987dcba-09fe-87dc-65ba-ab0987654321"]
+    encryption_context:
+      description: The file's encryption context after the task.
+      type: dict
+      returned: unless failed
+      sample: {"app": "billing"}
+    algorithm:
+      description: The file's algorithm suite (kept by the rewrap).
+      type: str
+      returned: unless failed
+      sample: AES_256_GCM_HKDF_SHA512_COMMIT_KEY
+    backup_file:
+      description: The copy of the old file, when O(backup=true) made one.
+      type: str
+      returned: when rewrapped with O(backup=true)
+      sample: /etc/app/app.env.enc.2160.2026-11-29@17:00:00~
+"""
+
+from ansible.module_utils.basic import missing_required_lib
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+from ansible_collections.envelope.kms.plugins.module_utils import rewrap as plan
+from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
+    ESDK_IMPORT_ERROR,
+    HAS_ESDK,
+    Engine,
+    EnvelopeError,
+    inspect_header,
+    normalize_context,
+)
+
+
+def _named(message, path, real):
+    """Engine messages start with the path they were given (the real path): name the file as the user did."""
+    if message.startswith("cannot rewrap "):
+        return message.replace(f"cannot rewrap {real}:", f"cannot rewrap {path}:", 1)
+    if message.startswith(f"{real}: "):
+        message = message[len(real) + 2:]
+    return f"cannot rewrap {path}: {message}"
+
+
+def rewrap_one(module, engine, path, real, key_arns, options):
+    """The result entry for one file: leave it, predict it (check mode) or rewrap it."""
+    try:
+        facts = inspect_header(real)
+    except EnvelopeError as error:
+        return plan.failed_result(path, _named(error.message, path, real))
+    context = plan.desired_context(facts, options["encryption_context"])
+    if not plan.needs_rewrap(facts, key_arns, context):
+        return plan.file_result(path, facts, key_arns, context, changed=False)
+    problem = plan.precondition_problem(path, facts, options["required_encryption_context"],
+                                        options["allowed_key_arns"], options["discovery_account_ids"],
+                                        options["partition"])
+    if problem:
+        return plan.failed_result(path, problem, facts)
+    if module.check_mode:
+        return plan.file_result(path, facts, key_arns, context, changed=True)
+    backup_file = module.backup_local(real) if options["backup"] else None
+    try:
+        old, new = engine.rewrap_file(
+            real, key_arns,
+            encryption_context=options["encryption_context"],
+            required_encryption_context=options["required_encryption_context"],
+            allowed_key_arns=options["allowed_key_arns"],
+            discovery_account_ids=options["discovery_account_ids"],
+            algorithm=facts.algorithm,
+            frame_length=facts.frame_length or None,
+        )
+    except EnvelopeError as error:
+        if backup_file:
+            module.cleanup(backup_file)  # a copy of a file that did not change
+        return plan.failed_result(path, _named(error.message, path, real), facts)
+    result = plan.file_result(path, old, key_arns, context, changed=True, new_facts=new)
+    if backup_file:
+        result["backup_file"] = backup_file
+    return result
+
+
+def main():
+    module = AnsibleAWSModule(
+        argument_spec=dict(
+            path=dict(type="path"),
+            paths=dict(type="list", elements="path"),
+            key_id=dict(type="list", elements="str", required=True),
+            encryption_context=dict(type="dict"),
+            required_encryption_context=dict(type="dict", default={}),
+            allowed_key_arns=dict(type="list", elements="str", no_log=False),
+            discovery_account_ids=dict(type="list", elements="str"),
+            backup=dict(type="bool", default=False),
+        ),
+        mutually_exclusive=[("path", "paths"), ("allowed_key_arns", "discovery_account_ids")],
+        required_one_of=[("path", "paths")],
+        supports_check_mode=True,
+    )
+    if not HAS_ESDK:
+        module.fail_json(msg=missing_required_lib("aws-encryption-sdk"), exception=ESDK_IMPORT_ERROR)
+    params = module.params
+    try:
+        options = dict(
+            encryption_context=(None if params["encryption_context"] is None
+                                else normalize_context(params["encryption_context"])),
+            required_encryption_context=normalize_context(params["required_encryption_context"],
+                                                          "required encryption context"),
+            allowed_key_arns=plan.check_key_arns(params["allowed_key_arns"]),
+            discovery_account_ids=params["discovery_account_ids"] or [],
+            backup=params["backup"],
+        )
+        engine = Engine.for_aws(module)
+        key_arns = sorted(set(engine.resolve_key_arns(params["key_id"])))
+    except EnvelopeError as error:
+        module.fail_json(msg=error.message)
+    options["partition"] = plan.partition_of_region(engine.region)
+
+    entries, unmatched = plan.expand_paths([params["path"]] if params["path"] else params["paths"])
+    for pattern in unmatched:
+        module.warn(f"{pattern} matched no files")
+    results = [plan.failed_result(path, problem) if problem else rewrap_one(module, engine, path, real, key_arns, options)
+               for path, real, problem in entries]
+
+    changed = any(result["changed"] for result in results)
+    outcome = dict(changed=changed, key_arns=key_arns, results=results)
+    if module._diff:
+        outcome["diff"] = [plan.file_diff(result) for result in results if result["changed"]]
+    failures = [result for result in results if result["failed"]]
+    if failures:
+        module.fail_json(msg=plan.failure_message(failures, len(results)), **outcome)
+    module.exit_json(**outcome)
+
+
+if __name__ == "__main__":
+    main()
