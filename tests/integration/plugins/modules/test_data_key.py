@@ -134,13 +134,12 @@ def test_a_blob_that_cannot_be_kept_fails_unless_force(playbook, kms, app_key):
         # real KMS answers InvalidCiphertextException ("cannot be kept"), moto sometimes AccessDenied ("Cannot check")
         "not a blob": (dict(dest=text), text),
     }
-    tasks = [dict(data_key_task(label, key_id="alias/app", **args), ignore_errors=True)
-             for label, (args, _) in cases.items()]
+    tasks = [dict(data_key_task(label, key_id="alias/app", **case[0]), ignore_errors=True) for label, case in cases.items()]
     tasks.append(data_key_task("Force", dest=dest, key_id="alias/app", encryption_context={"app": "other"},
                                force=True, backup=True))
     run = playbook.run(tasks)
-    for label, (args, message) in cases.items():
-        result = run.result(label)
+    for label, case in cases.items():
+        result, message = run.result(label), case[1]
         assert result.get("failed") is True, (label, result)
         assert message in result["msg"], (label, result["msg"])
         assert "Traceback" not in result["msg"]
@@ -196,9 +195,10 @@ def test_keys_that_cannot_make_data_keys_fail_clearly(playbook, kms, app_key):
         "disabled key": (dict(dest=dest, key_id=disabled["KeyId"]), "is Disabled: it cannot generate"),
         "rsa key": (dict(dest=dest, key_id=rsa["KeyId"]), "data keys need a symmetric encryption key"),
     }
-    run = playbook.run([dict(data_key_task(label, **args), ignore_errors=True) for label, (args, _) in cases.items()])
-    for label, (_, message) in cases.items():
-        result = run.result(label)
+    run = playbook.run([dict(data_key_task(label, **case[0]), ignore_errors=True)
+                        for label, case in cases.items()])
+    for label, case in cases.items():
+        result, message = run.result(label), case[1]
         assert result.get("failed") is True, (label, result)
         assert message in result["msg"], (label, result["msg"])
         assert "Traceback" not in result["msg"] + result.get("module_stderr", ""), label
