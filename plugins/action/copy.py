@@ -28,6 +28,7 @@ from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     DEFAULT_FRAME_LENGTH,
     SIGNED_ALGORITHM,
     EnvelopeError,
+    envelope_could_hold,
     normalize_context,
 )
 from ansible_collections.envelope.kms.plugins.plugin_utils.action import EnvelopeActionBase
@@ -53,8 +54,6 @@ COPY_OPTIONS = dict(
 # Above this size, ask the host for the envelope's size before fetching it back: a size that cannot
 # hold this plaintext proves a change without moving the file.
 SIZE_CHECK_THRESHOLD = 1024 * 1024
-# Generous bound on an envelope header (up to 10 wrapped keys and a large encryption context).
-MAX_HEADER_LENGTH = 128 * 1024
 # diff_plaintext shows at most this much plaintext.
 MAX_DIFF_PLAINTEXT = 64 * 1024
 
@@ -152,8 +151,9 @@ class ActionModule(EnvelopeActionBase):
         else:
             source = os.path.join(workdir, desired["name"])
             encrypt = engine.encrypt_bytes if isinstance(desired["plaintext"], bytes) else engine.encrypt_file
+            # a scratch file: copy hashes and writes it atomically on the host itself
             facts = encrypt(desired["plaintext"], source, key_arns, desired["context"], options["algorithm"],
-                            options["frame_length"])
+                            options["frame_length"], checksums=False, durable=False)
 
         result = self._hand_over(source, desired, options, task_vars)
         result.update(
@@ -171,7 +171,9 @@ class ActionModule(EnvelopeActionBase):
         hold the plaintext, judging by its size)."""
         if desired["size"] > SIZE_CHECK_THRESHOLD:
             remote_size = self._remote_size(desired["dest"])
-            if remote_size is None or not _size_could_hold(remote_size, desired["size"], options["frame_length"]):
+            if remote_size is None or not envelope_could_hold(
+                remote_size, desired["size"], options["frame_length"], options["algorithm"]
+            ):
                 return None
         local = os.path.join(workdir, "existing.envelope")
         if self._connection.become:
@@ -274,15 +276,6 @@ def _content_bytes(content):
     if isinstance(content, (dict, list)):
         return to_bytes(json.dumps(content))
     return to_bytes(content, errors="surrogate_or_strict")
-
-
-def _size_could_hold(envelope_size, plaintext_size, frame_length):
-    """Could an envelope of envelope_size bytes, framed at frame_length, hold plaintext_size bytes?"""
-    frames = plaintext_size // frame_length + 1
-    per_frame = 4 + 12 + 16  # sequence number, IV, tag
-    smallest = plaintext_size + frames * per_frame
-    largest = smallest + 12 + MAX_HEADER_LENGTH + 2 + 103  # final-frame fields, header, signature
-    return smallest <= envelope_size <= largest
 
 
 def _yaml_like(data):

@@ -324,12 +324,14 @@ def _open_source(source, what):
 
 
 class _AtomicFile:
-    """Writes to ``.NAME.XXXX.tmp`` (0600 from creation) in dest's directory; ``commit`` fsyncs,
-    applies the mode and renames it over dest. Leaving the block without commit removes it."""
+    """Writes to ``.NAME.XXXX.tmp`` (0600 from creation) in dest's directory; ``commit`` fsyncs
+    (unless not ``durable``), applies the mode and renames it over dest. Leaving the block without
+    commit removes it."""
 
-    def __init__(self, dest, mode=None, like=None):
+    def __init__(self, dest, mode=None, like=None, durable=True):
         self.dest = os.fspath(dest)
         self.mode = mode
+        self.durable = durable
         self.like = like  # a path whose mode and owner to keep (in-place rewrap)
         self.sha1 = hashlib.sha1()
         self.sha256 = hashlib.sha256()
@@ -365,7 +367,8 @@ class _AtomicFile:
 
     def commit(self):
         self._file.flush()
-        os.fsync(self._file.fileno())
+        if self.durable:
+            os.fsync(self._file.fileno())
         self._file.close()
         self._apply_attributes()
         os.replace(self.path, self.dest)
@@ -480,6 +483,19 @@ def _with_size(facts, size):
 
 def _text(value):
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def envelope_could_hold(envelope_size, plaintext_size, frame_length, algorithm=None, header_lengths=(64, 128 * 1024)):
+    """Could an envelope of ``envelope_size`` bytes, framed at ``frame_length``, hold ``plaintext_size``
+    bytes, for any header length in ``header_lengths`` (default: any plausible header, up to 10
+    wrapped keys and a large context)? Lets a caller that only knows a remote file's size rule out a
+    match without reading the file."""
+    suite = _algorithm(algorithm)
+    shortest, longest = header_lengths
+    return any(
+        low + shortest <= envelope_size <= high + longest
+        for low, high in expected_ciphertext_sizes(0, suite, frame_length, plaintext_size)
+    )
 
 
 def expected_ciphertext_sizes(facts_header_length, algorithm, frame_length, plaintext_size):
@@ -811,28 +827,29 @@ class Engine:
     # -- encrypt
 
     def encrypt_file(self, src, dest, key_ids, encryption_context=None, algorithm=None, frame_length=None, mode=0o600,
-                     checksums=True):
+                     checksums=True, durable=True):
         """Encrypt the file ``src`` into ``dest`` (temp file beside it, then rename). Returns EnvelopeFacts
         with size, sha1 and sha256 of the ciphertext (hashing is the biggest cost after AES on large
-        files: ``checksums=False`` skips it). ``key_ids``: one or a list; the first generates the data
-        key, each other one wraps it too."""
+        files: ``checksums=False`` skips it; ``durable=False`` skips the fsync, for a scratch file
+        that another tool copies right away). ``key_ids``: one or a list; the first generates the
+        data key, each other one wraps it too."""
         _require_path(src, "encrypt_file")
         with _open_source(src, "cannot encrypt") as source:
             return self._encrypt_to_file(source, dest, key_ids, encryption_context, algorithm, frame_length, mode,
-                                         checksums)
+                                         checksums, durable)
 
     def encrypt_bytes(self, plaintext, dest, key_ids, encryption_context=None, algorithm=None, frame_length=None,
-                      mode=0o600, checksums=True):
+                      mode=0o600, checksums=True, durable=True):
         """Like encrypt_file, from bytes (or str, encoded as UTF-8) held in memory."""
         if isinstance(plaintext, str):
             plaintext = plaintext.encode("utf-8")
         with _open_source(bytes(plaintext), "cannot encrypt") as source:
             return self._encrypt_to_file(source, dest, key_ids, encryption_context, algorithm, frame_length, mode,
-                                         checksums)
+                                         checksums, durable)
 
-    def _encrypt_to_file(self, source, dest, key_ids, context, algorithm, frame_length, mode, checksums):
+    def _encrypt_to_file(self, source, dest, key_ids, context, algorithm, frame_length, mode, checksums, durable):
         what = f"cannot encrypt {source.label} to {dest}"
-        with _AtomicFile(dest, mode) as out:
+        with _AtomicFile(dest, mode, durable=durable) as out:
             sink = out.write_hashed if checksums else out.write
             header = self._encrypt_stream(source.stream, sink, key_ids, context, algorithm, frame_length, what)
             with _Translated(what):

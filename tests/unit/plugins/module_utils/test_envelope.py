@@ -166,6 +166,9 @@ def test_round_trip_sizes(engine, keys, tmp_path, size):
     suite = Algorithm.get_by_id(facts.algorithm_id)
     low, high = envelope.expected_ciphertext_sizes(header_length(ciphertext), suite, F, size)[0]
     assert low == high == len(ciphertext)
+    # The bound the copy action uses when it only knows the remote file's size.
+    assert envelope.envelope_could_hold(len(ciphertext), size, F)
+    assert not envelope.envelope_could_hold(len(ciphertext), size + (1 << 20), F)
 
 
 def test_round_trip_50_mib_file_to_file(engine, keys, tmp_path):
