@@ -1,0 +1,167 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: decrypt
+short_description: Decrypt KMS envelope files on the controller
+version_added: 0.1.0
+description:
+  - Decrypts envelope files (AWS Encryption SDK messages, as written by M(envelope.kms.copy) or any
+    AWS Encryption SDK) on the controller and returns their plaintext, for templates and variables.
+  - Each file costs one KMS C(Decrypt) call, made with the controller's AWS credentials; one set of
+    KMS clients serves every file of a lookup.
+  - The same checks as M(envelope.kms.decrypt) apply before any plaintext is returned (the required
+    O(encryption_context) pairs, allowed keys or accounts, complete authentication, nothing after the
+    end of the message). Nothing is written to disk.
+  - The result holds secrets. Use C(no_log=true) on tasks that show or pass them on.
+author:
+  - envelope.kms developers (!UNKNOWN)
+options:
+  _terms:
+    description:
+      - Paths of envelope files on the controller. Relative paths are searched like the
+        P(ansible.builtin.file#lookup) lookup searches them (the role's or playbook's C(files/)
+        folders, then the playbook folder).
+    type: list
+    elements: path
+    required: true
+  encryption_context:
+    description:
+      - Key/value pairs each file's encryption context must contain, with these values. Pairs a file
+        has beyond these are accepted.
+    type: dict
+  allowed_key_arns:
+    description:
+      - Only these KMS keys (key ARNs) may decrypt the files. Mutually exclusive with
+        O(discovery_account_ids). Without either, any KMS key the credentials may use is accepted.
+    type: list
+    elements: str
+  discovery_account_ids:
+    description:
+      - Accept any KMS key of these AWS accounts.
+    type: list
+    elements: str
+  discovery_partition:
+    description:
+      - The AWS partition of O(discovery_account_ids). Defaults to the partition of the region.
+    type: str
+  encoding:
+    description:
+      - V(text) returns the plaintext as UTF-8 text (binary data is an error); V(base64) returns it
+        base64-encoded, for any data (use the P(ansible.builtin.b64decode#filter) filter where bytes
+        are needed).
+    type: str
+    choices: [text, base64]
+    default: text
+  rstrip:
+    description:
+      - Strip whitespace (such as the final newline) from the end of text plaintext, as
+        P(ansible.builtin.file#lookup) does by default. Not applied with O(encoding=base64).
+    type: bool
+    default: true
+  lstrip:
+    description:
+      - Strip whitespace from the start of text plaintext. Not applied with O(encoding=base64).
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - amazon.aws.common.plugins
+  - amazon.aws.region.plugins
+  - amazon.aws.boto3
+notes:
+  - Requires the C(aws-encryption-sdk) Python library (3.3 or later) on the controller.
+  - Each file's plaintext is held in memory; files of more than 64 MiB of plaintext are refused.
+  - Returned strings are never templated again, even if the plaintext contains C({{ }}).
+seealso:
+  - module: envelope.kms.decrypt
+  - module: envelope.kms.copy
+"""
+
+EXAMPLES = r"""
+- name: Template a configuration file with a secret kept encrypted in the repository
+  ansible.builtin.template:
+    src: app.conf.j2
+    dest: /etc/app/app.conf
+    mode: "0600"
+  vars:
+    db_password: "{{ lookup('envelope.kms.decrypt', 'db_password.enc', encryption_context={'app': 'billing'}) }}"
+  no_log: true
+
+- name: Several files, restricted to one key, from another region
+  ansible.builtin.set_fact:
+    secrets: "{{ query('envelope.kms.decrypt', 'a.enc', 'b.enc', allowed_key_arns=[key_arn], region='eu-west-1') }}"
+  no_log: true
+
+- name: A binary keystore, as base64
+  ansible.builtin.copy:
+    content: "{{ lookup('envelope.kms.decrypt', 'keystore.p12.enc', encoding='base64') | b64decode }}"
+    dest: /etc/app/keystore.p12
+    mode: "0600"
+  no_log: true
+"""
+
+RETURN = r"""
+_raw:
+  description: The plaintext of each file, as text or base64 (O(encoding)).
+  type: list
+  elements: str
+"""
+
+from ansible.errors import AnsibleLookupError
+from ansible.module_utils.basic import missing_required_lib
+
+from ansible_collections.amazon.aws.plugins.plugin_utils.lookup import AWSLookupBase
+
+from ansible_collections.envelope.kms.plugins.module_utils.decrypt import (
+    MAX_CONTENT_SIZE,
+    DecryptInputError,
+    decrypt_policy,
+    encode_content,
+)
+from ansible_collections.envelope.kms.plugins.module_utils.envelope import HAS_ESDK, Engine, EnvelopeError
+
+
+class LookupModule(AWSLookupBase):
+    def run(self, terms, variables=None, **kwargs):
+        super().run(terms, variables, **kwargs)  # checks boto3/botocore, reads the options
+        if not HAS_ESDK:
+            raise AnsibleLookupError(missing_required_lib("aws-encryption-sdk") + " (on the controller)")
+        variables = variables or {}
+        encoding = self.get_option("encoding")
+        try:
+            policy = decrypt_policy(dict(
+                encryption_context=self.get_option("encryption_context"),
+                allowed_key_arns=self.get_option("allowed_key_arns"),
+                discovery_account_ids=self.get_option("discovery_account_ids"),
+                discovery_partition=self.get_option("discovery_partition"),
+            ))
+        except DecryptInputError as error:
+            raise AnsibleLookupError(str(error)) from None
+        if policy["allowed_key_arns"] and policy["discovery_account_ids"]:
+            raise AnsibleLookupError("allowed_key_arns and discovery_account_ids are mutually exclusive")
+
+        engine = None
+        values = []
+        for term in terms:
+            path = self.find_file_in_search_path(variables, "files", term, ignore_missing=True)
+            if not path:
+                raise AnsibleLookupError(f"envelope file {term!r} not found (use -vvvvv to see the paths searched)")
+            if engine is None:
+                engine = Engine.for_aws(self)  # one engine (KMS clients, providers) for every file
+            try:
+                plaintext, facts = engine.decrypt_bytes(path, max_size=MAX_CONTENT_SIZE, **policy)
+                value = encode_content(plaintext, encoding, what=f"the plaintext of {path}")
+            except EnvelopeError as error:
+                raise AnsibleLookupError(error.message) from None
+            except DecryptInputError as error:
+                raise AnsibleLookupError(str(error)) from None
+            self._display.vvv(f"envelope.kms.decrypt: {path} wrapped under {', '.join(facts.key_arns)}")
+            if encoding == "text":
+                if self.get_option("lstrip"):
+                    value = value.lstrip()
+                if self.get_option("rstrip"):
+                    value = value.rstrip()
+            values.append(value)
+        return values
