@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Lay out the collections tree the Makefile uses, without Galaxy.
 
 Galaxy is not reachable from our machines, so amazon.aws (and ansible.posix, whose json callback

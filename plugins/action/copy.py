@@ -124,8 +124,7 @@ class ActionModule(EnvelopeActionBase):
         with open(to_bytes(path, errors="surrogate_or_strict"), "rb") as handle:
             if not is_encrypted_file(handle):
                 return path
-        data, _ = self._loader._get_file_contents(path)
-        return bytes(data)
+        return bytes(self._loader._get_file_contents(path)[0])
 
     # -- the deploy
 
@@ -255,7 +254,7 @@ class ActionModule(EnvelopeActionBase):
         before = ""
         if existing:
             try:
-                old, _ = self.engine().decrypt_bytes(existing, max_size=MAX_DIFF_PLAINTEXT)
+                old = self.engine().decrypt_bytes(existing, max_size=MAX_DIFF_PLAINTEXT)[0]
                 before = to_text(old, errors="surrogate_or_replace")
             except EnvelopeError as error:
                 before = f"(old plaintext not shown: {error.message})\n"

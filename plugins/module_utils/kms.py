@@ -137,4 +137,3 @@ def key_summary(metadata, aliases=None):
 
 def _iso(value):
     return value.isoformat() if hasattr(value, "isoformat") else value
-

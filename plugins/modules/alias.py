@@ -28,7 +28,7 @@ options:
     aliases: [alias]
   target_key_id:
     description:
-      - The key the alias must point at: a key id, key ARN, alias name or alias ARN.
+      - The key the alias must point at, as a key id, key ARN, alias name or alias ARN.
       - An alias given here is resolved to the key it points at now.
       - Required when O(state=present).
     type: str

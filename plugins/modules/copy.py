@@ -160,6 +160,7 @@ attributes:
     support: full
   platform:
     description: Hosts that ansible.builtin.copy supports.
+    support: full
     platforms: posix
   vault:
     description: Vault encrypted sources are decrypted in memory.

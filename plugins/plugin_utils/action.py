@@ -41,11 +41,11 @@ class EnvelopeActionBase(AWSPluginBase, ActionBase):
         raise AnsibleActionFail(message)
 
     def load_options(self):
-        _, self._options = self.validate_argument_spec(
+        self._options = self.validate_argument_spec(
             argument_spec=dict(AWS_OPTIONS, **self.ARGUMENT_SPEC),
             mutually_exclusive=list(self.MUTUALLY_EXCLUSIVE),
             required_one_of=list(self.REQUIRED_ONE_OF),
-        )
+        )[1]
         return self._options
 
     def get_options(self):

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A local KMS endpoint for tests, the demo and benchmarks: a real moto server on a free port.
 
 Used as a library (``KmsServer``) by the pytest fixtures, and as a command by the Makefile:

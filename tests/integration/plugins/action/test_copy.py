@@ -87,16 +87,16 @@ def test_changes_that_re_encrypt(playbook, kms, app_key):
     base = dict(content=SECRET, dest=dest, key_id="app", encryption_context={"app": "billing"})
     playbook.run([copy_task(**base)]).assert_ok()
 
-    changed_content = playbook.run([copy_task(**dict(base, content=SECRET + "more\n"))]).assert_ok()
+    changed_content = playbook.run([copy_task(**{**base, "content": SECRET + "more\n"})]).assert_ok()
     assert changed_content.changed() == 1
-    changed_context = playbook.run([copy_task(**dict(base, encryption_context={"app": "other"}))]).assert_ok()
+    changed_context = playbook.run([copy_task(**{**base, "encryption_context": {"app": "other"}})]).assert_ok()
     assert changed_context.changed() == 1
     assert inspect_header(dest).encryption_context == {"app": "other"}
 
     # manual rotation: the alias now points at a new key, so the file must be re-encrypted under it
     new_key = kms.create_key()["KeyMetadata"]
     kms.update_alias(AliasName="alias/app", TargetKeyId=new_key["KeyId"])
-    first = playbook.run_idempotent([copy_task(**dict(base, encryption_context={"app": "other"}))])[0]
+    first = playbook.run_idempotent([copy_task(**{**base, "encryption_context": {"app": "other"}})])[0]
     assert first.changed() == 1
     assert first.result("Copy")["key_arns"] == [new_key["Arn"]]
     assert inspect_header(dest).key_arns == (new_key["Arn"],)
@@ -264,7 +264,7 @@ def test_no_plaintext_or_data_key_in_temp_dirs_or_verbose_output(playbook, kms, 
         assert needle not in output
     scanned = 0
     for folder in ("controller-tmp", "remote-tmp", "ansible-home"):
-        for root, _, names in os.walk(os.path.join(playbook.workdir, folder)):
+        for root, _dirs, names in os.walk(os.path.join(playbook.workdir, folder)):
             for name in names:
                 with open(os.path.join(root, name), "rb") as handle:
                     data = handle.read()

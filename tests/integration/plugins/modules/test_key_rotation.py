@@ -17,7 +17,7 @@ def warnings_of(result):
 
 
 def test_enable_with_period_enable_default_disable_then_unchanged(playbook, kms):
-    keys = [kms.create_key()["KeyMetadata"] for _ in range(3)]
+    keys = [kms.create_key()["KeyMetadata"] for _index in range(3)]
     by_name, by_arn, disabled = keys
     kms.create_alias(AliasName="alias/app", TargetKeyId=by_name["KeyId"])
     kms.create_alias(AliasName="alias/by-arn", TargetKeyId=by_arn["KeyId"])
@@ -107,11 +107,11 @@ def test_bad_inputs_fail_clearly(playbook, kms):
         "rsa rotate_now": (dict(key_id=rsa, enabled=False, rotate_now=True), "KeySpec RSA_2048"),
         "unknown alias": (dict(key_id="alias/nope"), "Key alias/nope does not exist"),
     }
-    tasks = [dict(rotation_task(label, **args), ignore_errors=True) for label, (args, _) in cases.items()]
+    tasks = [dict(rotation_task(label, **args), ignore_errors=True) for label, (args, _message) in cases.items()]
     # enabled=false on a key that cannot rotate is already true: ok, unchanged
     tasks.append(rotation_task("rsa off", key_id=rsa, enabled=False))
     run = playbook.run(tasks)
-    for label, (_, message) in cases.items():
+    for label, (_args, message) in cases.items():
         result = run.result(label)
         assert result.get("failed") is True, (label, result)
         assert message in result["msg"], (label, result["msg"])
