@@ -24,7 +24,7 @@ description:
     an existing O(dest) is left untouched.
   - Idempotent. When O(dest) exists, the decrypted plaintext is compared with it chunk by chunk in
     constant memory (one KMS C(Decrypt)); if it is the same, O(dest) is not rewritten and only its
-    attributes are managed.
+    attributes are managed. When the sizes alone prove a difference, no comparison is made.
   - Requires the C(aws-encryption-sdk) Python library (3.3 or later) on the host, besides boto3.
 author:
   - envelope.kms developers (!UNKNOWN)
@@ -257,6 +257,8 @@ from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     HAS_ESDK,
     Engine,
     EnvelopeError,
+    envelope_could_hold,
+    inspect_header,
 )
 
 
@@ -301,7 +303,9 @@ class Decryption:
         old_head = read_head(dest, MAX_DIFF_PLAINTEXT) if existing is not None and self.show_plaintext else None
 
         same, facts, matcher = False, None, None
-        if existing is not None or self.check_mode:
+        if existing is not None and not self.check_mode and _size_rules_out(self.src, existing.st_size):
+            pass  # dest cannot hold this plaintext: no need to decrypt twice
+        elif existing is not None or self.check_mode:
             # Keep plaintext in memory only when it is needed and cannot be read back from dest.
             keep = 0
             if self.check_mode and self.params["return_content"]:
@@ -392,6 +396,17 @@ def _stat(path):
         return os.stat(path)
     except FileNotFoundError:
         return None
+
+
+def _size_rules_out(src, plaintext_size):
+    """True when the envelope's size proves it does not hold plaintext_size bytes (header only, no KMS)."""
+    try:
+        facts = inspect_header(src)
+    except EnvelopeError:
+        return False  # decrypting reports it, in its own words
+    if not facts.frame_length:
+        return False  # non-framed: only decrypting tells
+    return not envelope_could_hold(facts.size, plaintext_size, facts.frame_length, facts.algorithm)
 
 
 def _bounded(data, limit):

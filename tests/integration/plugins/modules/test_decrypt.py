@@ -74,7 +74,7 @@ def leftovers(directory):
 
 
 def test_library_stream_file_decrypts_idempotently(playbook, kms_server, app_key):
-    big = os.urandom(3000).hex() * 7  # 42 000 bytes: several 4 KiB frames of text
+    big = os.urandom(1000).hex() * 100  # 200 000 bytes: many 4 KiB frames of text
     src = encrypt_with_library(kms_server, app_key["Arn"], SECRET, host_path(playbook, "secret.enc"), CONTEXT)
     big_src = encrypt_with_library(kms_server, app_key["Arn"], big, host_path(playbook, "big.enc"), CONTEXT)
     dest = host_path(playbook, "secret.env")
@@ -109,6 +109,14 @@ def test_library_stream_file_decrypts_idempotently(playbook, kms_server, app_key
     assert (os.stat(dest).st_ino, os.stat(dest).st_mtime_ns) == (inode, mtime), "unchanged dest must not be rewritten"
     assert second.result("Strict")["key_arns"] == [app_key["Arn"]]
     assert leftovers(os.path.dirname(dest)) == []
+
+    # A dest whose size proves a difference is replaced with a single Decrypt (no comparison first).
+    write(host_path(playbook, "big.txt"), "stale\n")
+    kms_server.start_recording()
+    third = playbook.run(tasks[1:]).assert_ok()
+    assert third.changed() == 1
+    assert read(host_path(playbook, "big.txt")) == big
+    assert kms_server.kms_calls()["Decrypt"] == 1
 
 
 def test_copy_round_trip_attributes_and_content(playbook, kms_server, app_key):
