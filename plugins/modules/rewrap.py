@@ -250,10 +250,11 @@ def rewrap_one(module, engine, path, real, key_arns, options):
             algorithm=facts.algorithm,
             frame_length=facts.frame_length or None,
         )
-    except EnvelopeError as error:
+    except (EnvelopeError, OSError) as error:
         if backup_file:
             module.cleanup(backup_file)  # a copy of a file that did not change
-        return plan.failed_result(path, _named(error.message, path, real), facts)
+        message = error.message if isinstance(error, EnvelopeError) else (error.strerror or str(error))
+        return plan.failed_result(path, _named(message, path, real), facts)
     result = plan.file_result(path, old, key_arns, context, changed=True, new_facts=new)
     if backup_file:
         result["backup_file"] = backup_file
