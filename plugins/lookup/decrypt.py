@@ -117,7 +117,7 @@ from ansible_collections.amazon.aws.plugins.plugin_utils.lookup import AWSLookup
 from ansible_collections.envelope.kms.plugins.module_utils.decrypt import (
     MAX_CONTENT_SIZE,
     DecryptInputError,
-    decrypt_policy,
+    decrypt_options,
     encode_content,
 )
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import HAS_ESDK, Engine, EnvelopeError
@@ -131,7 +131,7 @@ class LookupModule(AWSLookupBase):
         variables = variables or {}
         encoding = self.get_option("encoding")
         try:
-            policy = decrypt_policy(dict(
+            policy = decrypt_options(dict(
                 encryption_context=self.get_option("encryption_context"),
                 allowed_key_arns=self.get_option("allowed_key_arns"),
                 discovery_account_ids=self.get_option("discovery_account_ids"),

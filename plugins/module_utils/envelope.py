@@ -252,7 +252,8 @@ def _frame_length(value):
     return frame_length
 
 
-def _decrypt_policy(encryption_context, allowed_key_arns, discovery_account_ids, discovery_partition, region):
+def decrypt_policy(encryption_context, allowed_key_arns, discovery_account_ids, discovery_partition, region):
+    """What a decrypt requires (validated): context pairs, allowed key ARNs or discovery accounts."""
     allowed = tuple(sorted(set(allowed_key_arns or ())))
     accounts = tuple(sorted({str(account) for account in discovery_account_ids or ()}))
     if allowed and accounts:
@@ -310,6 +311,10 @@ def _require_path(path, caller):
     """Bytes would be taken as content by _Source: a method that wants a path says so."""
     if not isinstance(path, (str, os.PathLike)):
         raise EnvelopeError(f"{caller} needs a file path, not {type(path).__name__}", "invalid_argument")
+
+
+def _label(source):
+    return os.fspath(source) if isinstance(source, (str, os.PathLike)) else "content"
 
 
 def _open_source(source, what):
@@ -883,7 +888,7 @@ class Engine:
         ``allowed_key_arns``: only these key ARNs may unwrap (strict); else ``discovery_account_ids``
         (and ``discovery_partition``, default from the region) limit discovery; with neither, any
         KMS key the credentials can use."""
-        policy = _decrypt_policy(encryption_context, allowed_key_arns, discovery_account_ids, discovery_partition,
+        policy = decrypt_policy(encryption_context, allowed_key_arns, discovery_account_ids, discovery_partition,
                                  self.region)
         with _open_source(src, "cannot decrypt") as source:
             what = f"cannot decrypt {source.label}"
@@ -897,31 +902,41 @@ class Engine:
                       discovery_partition=None, max_size=None):
         """(plaintext bytes, EnvelopeFacts) for a path, bytes or binary file, with the same checks as
         decrypt_file. ``max_size`` bounds the plaintext held in memory."""
-        policy = _decrypt_policy(encryption_context, allowed_key_arns, discovery_account_ids, discovery_partition,
-                                 self.region)
-        with _open_source(src, "cannot decrypt") as source:
-            what = f"cannot decrypt {source.label}"
-            plaintext = bytearray()
+        plaintext = bytearray()
 
-            def collect(chunk):
-                if max_size is not None and len(plaintext) + len(chunk) > max_size:
-                    raise EnvelopeError(f"{what}: the plaintext is larger than {max_size} bytes", "too_large")
-                plaintext.extend(chunk)
+        def collect(chunk):
+            if max_size is not None and len(plaintext) + len(chunk) > max_size:
+                raise EnvelopeError(f"cannot decrypt {_label(src)}: the plaintext is larger than {max_size} bytes",
+                                    "too_large")
+            plaintext.extend(chunk)
 
-            facts = self._decrypt_stream(source, collect, policy, what)
+        facts = self.decrypt_to(src, collect, encryption_context, allowed_key_arns, discovery_account_ids,
+                                discovery_partition)
         return bytes(plaintext), facts
+
+    def decrypt_to(self, src, sink, encryption_context=None, allowed_key_arns=None, discovery_account_ids=None,
+                   discovery_partition=None):
+        """Decrypt with the checks of decrypt_file, handing plaintext chunks to ``sink(chunk)``.
+        Returns the authenticated EnvelopeFacts.
+
+        Chunks arrive before the end of the message is verified: the caller must not release them
+        when this raises. An exception from ``sink`` (e.g. Mismatch) stops decrypting and propagates."""
+        policy = decrypt_policy(encryption_context, allowed_key_arns, discovery_account_ids, discovery_partition,
+                                self.region)
+        with _open_source(src, "cannot decrypt") as source:
+            return self._decrypt_stream(source, sink, policy, f"cannot decrypt {source.label}")
 
     def _decrypt_stream(self, source, sink, policy, what):
         """Preflight on the raw header (no KMS), decrypt, re-check on the authenticated header,
         stream plaintext to sink, then require end of input."""
         facts = _read_facts(source.stream, what, self._max_data_keys)[0]
-        self._check_policy(facts, policy, what)
+        check_header(facts, policy, what)
         size = source.size()
         del self._failures[:]
         with _Translated(what, self._failures):
             with self._decryptor(source.stream, policy) as decryptor:
                 facts = _facts_from_header(decryptor.header, size)
-                self._check_policy(facts, policy, what)
+                check_header(facts, policy, what)
                 read_size = facts.frame_length or CHUNK_SIZE
                 for chunk in iter(lambda: decryptor.read(read_size), b""):
                     sink(chunk)
@@ -932,20 +947,6 @@ class Engine:
         return self._sdk.stream(mode="d", source=stream, key_provider=self._decrypt_provider(policy),
                                 max_body_length=self._max_frame_length)
 
-    def _check_policy(self, facts, policy, what):
-        _check_required_context(facts, policy.required_context, what)
-        if policy.allowed_key_arns and not set(facts.key_arns) & set(policy.allowed_key_arns):
-            raise EnvelopeError(
-                f"{what}: wrapped under {_names(facts.key_arns)}, none of the allowed keys {_names(policy.allowed_key_arns)}",
-                "key_not_allowed",
-            )
-        if policy.discovery_account_ids and not any(_in_accounts(arn, policy) for arn in facts.key_arns):
-            raise EnvelopeError(
-                f"{what}: wrapped under {_names(facts.key_arns)}, none in the allowed accounts "
-                f"{', '.join(policy.discovery_account_ids)} (partition {policy.discovery_partition})",
-                "key_not_allowed",
-            )
-
     # -- rewrap
 
     def rewrap_file(self, src, key_ids, dest=None, encryption_context=None, required_encryption_context=None,
@@ -953,16 +954,20 @@ class Engine:
                     frame_length=None, mode=None):
         """Re-encrypt ``src`` under ``key_ids`` into ``dest`` (default: in place, keeping mode and owner),
         streaming plaintext from the decryptor to the encryptor in memory: plaintext never reaches
-        disk. ``encryption_context`` defaults to the file's own. Returns (old facts, new facts)."""
+        disk. ``encryption_context``, ``algorithm`` and ``frame_length`` default to the file's own.
+        Returns (old facts, new facts)."""
         _require_path(src, "rewrap_file")
-        policy = _decrypt_policy(required_encryption_context, allowed_key_arns, discovery_account_ids,
+        policy = decrypt_policy(required_encryption_context, allowed_key_arns, discovery_account_ids,
                                  discovery_partition, self.region)
         dest = src if dest is None else dest
         with _open_source(src, "cannot rewrap") as source:
             what = f"cannot rewrap {source.label}"
             old = _read_facts(source.stream, what, self._max_data_keys)[0]
-            self._check_policy(old, policy, what)
+            check_header(old, policy, what)
             context = old.encryption_context if encryption_context is None else encryption_context
+            # Keep the file's own suite and framing unless told otherwise (a signed file stays signed).
+            algorithm = old.algorithm if algorithm is None else algorithm
+            frame_length = (old.frame_length or None) if frame_length is None else frame_length
             # Rewriting an existing file keeps its mode and owner unless a mode is given.
             like = dest if mode is None and os.path.exists(dest) else None
             with _AtomicFile(dest, 0o600 if mode is None and like is None else mode, like=like) as out:
@@ -970,7 +975,7 @@ class Engine:
                 with _Translated(what, self._failures):
                     with self._decryptor(source.stream, policy) as decryptor:
                         old = _facts_from_header(decryptor.header)
-                        self._check_policy(old, policy, what)
+                        check_header(old, policy, what)
                         plaintext = _DecryptedReader(decryptor, old.frame_length)
                         header = self._encrypt_stream(plaintext, out.write_hashed, key_ids, context, algorithm,
                                                       frame_length, what)
@@ -1011,18 +1016,36 @@ class Engine:
 
     def _compare_content(self, envelope, expected, facts, wanted_keys, wanted_context, what):
         policy = _DecryptPolicy(wanted_context, tuple(sorted(wanted_keys)))
-        matcher = _StreamMatcher(expected.stream)
+        matcher = PlaintextMatcher(expected.stream)
         try:
             self._decrypt_stream(envelope, matcher.feed, policy, what)
-        except _Mismatch:
+        except Mismatch:
             return Comparison(False, ("content",), facts, kms_calls=1)
         except EnvelopeError as error:
             if error.kind in ("corrupt", "trailing_data"):
                 return Comparison(False, ("invalid",), facts, kms_calls=1)
             raise
-        if not matcher.at_end():
+        if not matcher.finish():
             return Comparison(False, ("content",), facts, kms_calls=1)
         return Comparison(True, (), facts, kms_calls=1)
+
+
+def check_header(facts, policy, what):
+    """Raise EnvelopeError when header facts fail a decrypt_policy: required context pairs, allowed
+    keys or accounts. No KMS call, so callers can predict a refusal (check mode); decrypt repeats it
+    on the authenticated header."""
+    _check_required_context(facts, policy.required_context, what)
+    if policy.allowed_key_arns and not set(facts.key_arns) & set(policy.allowed_key_arns):
+        raise EnvelopeError(
+            f"{what}: wrapped under {_names(facts.key_arns)}, none of the allowed keys {_names(policy.allowed_key_arns)}",
+            "key_not_allowed",
+        )
+    if policy.discovery_account_ids and not any(_in_accounts(arn, policy) for arn in facts.key_arns):
+        raise EnvelopeError(
+            f"{what}: wrapped under {_names(facts.key_arns)}, none in the allowed accounts "
+            f"{', '.join(policy.discovery_account_ids)} (partition {policy.discovery_partition})",
+            "key_not_allowed",
+        )
 
 
 def _check_required_context(facts, required, what):
@@ -1078,23 +1101,40 @@ def _open_plaintext(plaintext):
     return _open_source(plaintext, "cannot compare")
 
 
-class _Mismatch(Exception):
-    """Raised from the sink to stop decrypting at the first differing chunk."""
+class Mismatch(Exception):
+    """Raised from PlaintextMatcher.feed to stop decrypting at the first difference."""
 
 
-class _StreamMatcher:
-    """Compares decrypted chunks with the expected plaintext as they arrive (constant memory)."""
+class PlaintextMatcher:
+    """Sink for decrypted chunks that compares them with an expected binary stream as they come
+    (constant memory).
 
-    def __init__(self, stream):
-        self._stream = stream
+    ``stop_on_mismatch``: raise Mismatch at the first difference (saves decrypting the rest);
+    otherwise keep consuming so the whole envelope is still verified. ``keep``: also hold the first
+    ``keep`` + 1 bytes of plaintext (for an opt-in diff, or content in check mode)."""
+
+    def __init__(self, expected=None, stop_on_mismatch=True, keep=0):
+        self._expected = expected
+        self._stop = stop_on_mismatch
+        self._keep = keep
+        self.kept = bytearray()
+        self.size = 0
+        self.same = expected is not None
 
     def feed(self, chunk):
-        expected = _read_exactly(self._stream, len(chunk))
-        if expected != chunk:
-            raise _Mismatch()
+        self.size += len(chunk)
+        if self._keep and len(self.kept) <= self._keep:
+            self.kept.extend(chunk[: self._keep + 1 - len(self.kept)])
+        if self.same and _read_exactly(self._expected, len(chunk)) != chunk:
+            self.same = False
+            if self._stop:
+                raise Mismatch()
 
-    def at_end(self):
-        return not self._stream.read(1)
+    def finish(self):
+        """True when everything matched and the expected stream has nothing more."""
+        if self.same and self._expected.read(1):
+            self.same = False
+        return self.same
 
 
 def _read_exactly(stream, size):

@@ -13,12 +13,10 @@ from __future__ import annotations
 import glob
 import json
 import os
-import re
 
-from ansible_collections.envelope.kms.plugins.module_utils.envelope import EnvelopeError, normalize_context
+from ansible_collections.envelope.kms.plugins.module_utils.envelope import EnvelopeError, check_header, normalize_context
 
 _GLOB_CHARACTERS = ("*", "?", "[")
-_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 
 
 def is_pattern(path):
@@ -75,53 +73,14 @@ def needs_rewrap(facts, key_arns, context):
     return reasons
 
 
-def partition_of_region(region):
-    region = region or ""
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
-def precondition_problem(path, facts, required_context, allowed_key_arns, discovery_account_ids, partition):
-    """Why a file that needs rewrapping may not be (from its header), or None. The engine checks the
-    same again on the authenticated header; this lets check mode predict it without KMS."""
-    what = f"cannot rewrap {path}"
-    required = normalize_context(required_context, "required encryption context")
-    missing = sorted(key for key in required if key not in facts.encryption_context)
-    wrong = sorted(key for key in required if key in facts.encryption_context
-                   and facts.encryption_context[key] != required[key])
-    if missing or wrong:
-        parts = (["missing " + ", ".join(missing)] if missing else []) + (
-            ["different value for " + ", ".join(wrong)] if wrong else [])
-        return f"{what}: encryption context does not match the required pairs ({'; '.join(parts)})"
-    if allowed_key_arns and not set(facts.key_arns) & set(allowed_key_arns):
-        return (f"{what}: wrapped under {_names(facts.key_arns)}, none of the allowed keys "
-                f"{_names(sorted(allowed_key_arns))}")
-    accounts = {str(account) for account in discovery_account_ids or ()}
-    if accounts and not any(_in_accounts(arn, accounts, partition) for arn in facts.key_arns):
-        return (f"{what}: wrapped under {_names(facts.key_arns)}, none in the allowed accounts "
-                f"{', '.join(sorted(accounts))} (partition {partition})")
+def precondition_problem(path, facts, policy):
+    """Why a file that needs rewrapping may not be (the engine's header checks against a
+    decrypt_policy, no KMS call), or None: lets check mode predict what the rewrap would refuse."""
+    try:
+        check_header(facts, policy, f"cannot rewrap {path}")
+    except EnvelopeError as error:
+        return error.message
     return None
-
-
-def _in_accounts(arn, accounts, partition):
-    parts = arn.split(":")
-    return len(parts) > 4 and parts[1] == partition and parts[4] in accounts
-
-
-def _names(values):
-    return ", ".join(values) if values else "no KMS key"
-
-
-def check_key_arns(allowed_key_arns):
-    """allowed_key_arns must be key ARNs: KMS reports those in headers, not aliases or bare ids."""
-    for arn in allowed_key_arns or ():
-        if not _KEY_ARN.match(arn):
-            raise EnvelopeError(f"allowed_key_arns must be key ARNs (arn:aws:kms:REGION:ACCOUNT:key/ID), not {arn!r}",
-                                "invalid_argument")
-    return sorted(set(allowed_key_arns or ()))
 
 
 def file_result(path, facts, key_arns, context, changed, new_facts=None):

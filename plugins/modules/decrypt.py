@@ -241,10 +241,7 @@ from ansible_collections.envelope.kms.plugins.module_utils.decrypt import (
     MAX_CONTENT_SIZE,
     MAX_DIFF_PLAINTEXT,
     DecryptInputError,
-    Mismatch,
-    PlaintextMatcher,
-    decrypt_policy,
-    decrypt_to_sink,
+    decrypt_options,
     encode_content,
     format_mode,
     initial_mode,
@@ -257,6 +254,8 @@ from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     HAS_ESDK,
     Engine,
     EnvelopeError,
+    Mismatch,
+    PlaintextMatcher,
     envelope_could_hold,
     inspect_header,
 )
@@ -348,7 +347,7 @@ class Decryption:
         try:
             matcher = PlaintextMatcher(expected, stop_on_mismatch=stop_on_mismatch, keep=keep)
             try:
-                facts = decrypt_to_sink(self.engine, self.src, matcher.feed, **self.policy)
+                facts = self.engine.decrypt_to(self.src, matcher.feed, **self.policy)
             except Mismatch:
                 return False, None, matcher
             return matcher.finish(), facts, matcher
@@ -459,7 +458,7 @@ def main():
                              "stays out of the output and logs (the registered result still holds it)")
 
     try:
-        policy = decrypt_policy(module.params)
+        policy = decrypt_options(module.params)
         engine = Engine.for_aws(module)
         result = Decryption(module, engine, policy).run()
     except (DecryptInputError, EnvelopeError) as error:

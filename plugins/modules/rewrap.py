@@ -209,6 +209,7 @@ from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     HAS_ESDK,
     Engine,
     EnvelopeError,
+    decrypt_policy,
     inspect_header,
     normalize_context,
 )
@@ -232,9 +233,7 @@ def rewrap_one(module, engine, path, real, key_arns, options):
     context = plan.desired_context(facts, options["encryption_context"])
     if not plan.needs_rewrap(facts, key_arns, context):
         return plan.file_result(path, facts, key_arns, context, changed=False)
-    problem = plan.precondition_problem(path, facts, options["required_encryption_context"],
-                                        options["allowed_key_arns"], options["discovery_account_ids"],
-                                        options["partition"])
+    problem = plan.precondition_problem(path, facts, options["policy"])
     if problem:
         return plan.failed_result(path, problem, facts)
     if module.check_mode:
@@ -247,8 +246,6 @@ def rewrap_one(module, engine, path, real, key_arns, options):
             required_encryption_context=options["required_encryption_context"],
             allowed_key_arns=options["allowed_key_arns"],
             discovery_account_ids=options["discovery_account_ids"],
-            algorithm=facts.algorithm,
-            frame_length=facts.frame_length or None,
         )
     except (EnvelopeError, OSError) as error:
         if backup_file:
@@ -286,15 +283,17 @@ def main():
                                 else normalize_context(params["encryption_context"])),
             required_encryption_context=normalize_context(params["required_encryption_context"],
                                                           "required encryption context"),
-            allowed_key_arns=plan.check_key_arns(params["allowed_key_arns"]),
+            allowed_key_arns=params["allowed_key_arns"] or [],
             discovery_account_ids=params["discovery_account_ids"] or [],
             backup=params["backup"],
         )
         engine = Engine.for_aws(module)
+        # validated once up front; the header checks of every file use it
+        options["policy"] = decrypt_policy(options["required_encryption_context"], options["allowed_key_arns"],
+                                           options["discovery_account_ids"], None, engine.region)
         key_arns = sorted(set(engine.resolve_key_arns(params["key_id"])))
     except EnvelopeError as error:
         module.fail_json(msg=error.message)
-    options["partition"] = plan.partition_of_region(engine.region)
 
     entries, unmatched = plan.expand_paths([params["path"]] if params["path"] else params["paths"])
     for pattern in unmatched:

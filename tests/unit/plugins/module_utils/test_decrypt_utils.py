@@ -8,62 +8,14 @@ import pytest
 
 from ansible_collections.envelope.kms.plugins.module_utils.decrypt import (
     DecryptInputError,
-    Mismatch,
-    PlaintextMatcher,
     check_account_ids,
-    decrypt_policy,
-    decrypt_to_sink,
+    decrypt_options,
     encode_content,
     initial_mode,
     octal_mode,
     preview,
 )
-from ansible_collections.envelope.kms.plugins.module_utils.envelope import Engine, EnvelopeError
-
-
-def feed_all(matcher, data, size):
-    for start in range(0, len(data), size):
-        matcher.feed(data[start:start + size])
-    return matcher.finish()
-
-
-@pytest.mark.parametrize("chunk", [1, 7, 4096])
-def test_matcher_same(chunk):
-    data = os.urandom(10000)
-    matcher = PlaintextMatcher(io.BytesIO(data))
-    assert feed_all(matcher, data, chunk) is True
-    assert matcher.size == 10000
-
-
-@pytest.mark.parametrize(
-    "expected, plaintext",
-    [
-        (b"abcdef", b"abcdeX"),  # same size, last byte differs
-        (b"abcdef", b"abcdefg"),  # plaintext longer
-        (b"abcdefg", b"abcdef"),  # dest longer
-        (b"", b"a"),
-        (b"a", b""),
-    ],
-)
-def test_matcher_differences_without_stopping(expected, plaintext):
-    matcher = PlaintextMatcher(io.BytesIO(expected), stop_on_mismatch=False, keep=3)
-    assert feed_all(matcher, plaintext, 2) is False
-    assert matcher.size == len(plaintext)
-    assert bytes(matcher.kept) == plaintext[:4]  # keep + 1 bytes tell "more than keep" apart
-
-
-def test_matcher_stops_at_first_difference():
-    matcher = PlaintextMatcher(io.BytesIO(b"aaaa" + b"b" * 100))
-    matcher.feed(b"aaaa")
-    with pytest.raises(Mismatch):
-        matcher.feed(b"c" * 100)
-
-
-def test_matcher_without_expected_file_is_different_and_keeps_nothing_by_default():
-    matcher = PlaintextMatcher(None)
-    matcher.feed(b"data")
-    assert matcher.finish() is False
-    assert matcher.kept == b""
+from ansible_collections.envelope.kms.plugins.module_utils.envelope import Engine, EnvelopeError, Mismatch, PlaintextMatcher
 
 
 def test_account_ids():
@@ -75,7 +27,7 @@ def test_account_ids():
 
 
 def test_policy_from_options():
-    assert decrypt_policy({"encryption_context": None, "allowed_key_arns": None}) == dict(
+    assert decrypt_options({"encryption_context": None, "allowed_key_arns": None}) == dict(
         encryption_context={}, allowed_key_arns=[], discovery_account_ids=[], discovery_partition=None)
 
 
@@ -121,7 +73,7 @@ def test_octal_mode():
     assert octal_mode(True) is None
 
 
-# decrypt_to_sink against the local KMS endpoint: the engine's checks apply; the sink gets everything.
+# Engine.decrypt_to against the local KMS endpoint: the engine's checks apply; the sink gets everything.
 
 
 @pytest.fixture
@@ -136,26 +88,26 @@ def sealed(kms, tmp_path):
     return engine, key, plaintext, str(path)
 
 
-def test_decrypt_to_sink(sealed):
+def test_decrypt_to(sealed):
     engine, key, plaintext, path = sealed
     chunks = []
-    facts = decrypt_to_sink(engine, path, chunks.append, encryption_context={"app": "x"}, allowed_key_arns=[key])
+    facts = engine.decrypt_to(path, chunks.append, encryption_context={"app": "x"}, allowed_key_arns=[key])
     assert b"".join(chunks) == plaintext
     assert facts.key_arns == (key,)
     assert facts.encryption_context == {"app": "x"}
 
 
-def test_decrypt_to_sink_checks_and_sink_errors(sealed, tmp_path):
+def test_decrypt_to_checks_and_sink_errors(sealed, tmp_path):
     engine, key, plaintext, path = sealed
     with pytest.raises(EnvelopeError) as error:
-        decrypt_to_sink(engine, path, list().append, encryption_context={"app": "y"})
+        engine.decrypt_to(path, list().append, encryption_context={"app": "y"})
     assert error.value.kind == "context_mismatch"
     trailing = tmp_path / "trailing.enc"
     with open(path, "rb") as handle:
         trailing.write_bytes(handle.read() + b"x")
     with pytest.raises(EnvelopeError) as error:
-        decrypt_to_sink(engine, str(trailing), list().append)
+        engine.decrypt_to(str(trailing), list().append)
     assert error.value.kind == "trailing_data"
     matcher = PlaintextMatcher(io.BytesIO(b"different"))
     with pytest.raises(Mismatch):
-        decrypt_to_sink(engine, path, matcher.feed)
+        engine.decrypt_to(path, matcher.feed)

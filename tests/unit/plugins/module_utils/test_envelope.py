@@ -32,6 +32,8 @@ from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     SIGNED_ALGORITHM,
     Engine,
     EnvelopeError,
+    Mismatch,
+    PlaintextMatcher,
     inspect_header,
 )
 
@@ -512,7 +514,7 @@ def test_library_errors_map_to_one_line_kinds(error, kind):
 def test_library_discovery_filter_error_is_mapped(engine, sealed):
     """The engine's own preflight normally refuses first; this goes straight to the library's check."""
     path = sealed.path
-    policy = envelope._decrypt_policy(None, None, ["111122223333"], None, REGION)
+    policy = envelope.decrypt_policy(None, None, ["111122223333"], None, REGION)
     with pytest.raises(EnvelopeError) as error, open(path, "rb") as stream:
         with envelope._Translated("cannot decrypt", engine._failures):
             with engine._decryptor(stream, policy) as decryptor:
@@ -580,7 +582,7 @@ def test_rewrap_in_place_keeps_mode(engine, keys, sealed, tmp_path):
     os.chmod(path, 0o640)
     old, new = engine.rewrap_file(path, keys.second, required_encryption_context=CONTEXT)
     assert old.key_arns == (keys.first,) and new.key_arns == (keys.second,)
-    assert new.encryption_context == CONTEXT and new.frame_length == F
+    assert new.encryption_context == CONTEXT and new.frame_length == 4096  # the file keeps its own framing
     assert os.stat(path).st_mode & 0o777 == 0o640
     assert engine.decrypt_bytes(path, CONTEXT, allowed_key_arns=[keys.second])[0] == plaintext
     assert leftovers(tmp_path) == []
@@ -680,3 +682,52 @@ def test_peak_memory_of_a_256_mib_file_stays_bounded(kms_server, keys, tmp_path)
     assert os.path.getsize(str(source) + ".out") == 256 << 20
     assert encrypted < 100 and decrypted < 100, (base, encrypted, decrypted)
     assert encrypted - base < 16 and decrypted - base < 16, (base, encrypted, decrypted)
+
+
+# ---------------------------------------------------------------------------------------------
+# PlaintextMatcher (compare and the decrypt module's idempotence)
+
+
+def feed_all(matcher, data, size):
+    for start in range(0, len(data), size):
+        matcher.feed(data[start:start + size])
+    return matcher.finish()
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 4096])
+def test_matcher_same(chunk):
+    data = os.urandom(10000)
+    matcher = PlaintextMatcher(io.BytesIO(data))
+    assert feed_all(matcher, data, chunk) is True
+    assert matcher.size == 10000
+
+
+@pytest.mark.parametrize(
+    "expected, plaintext",
+    [
+        (b"abcdef", b"abcdeX"),  # same size, last byte differs
+        (b"abcdef", b"abcdefg"),  # plaintext longer
+        (b"abcdefg", b"abcdef"),  # dest longer
+        (b"", b"a"),
+        (b"a", b""),
+    ],
+)
+def test_matcher_differences_without_stopping(expected, plaintext):
+    matcher = PlaintextMatcher(io.BytesIO(expected), stop_on_mismatch=False, keep=3)
+    assert feed_all(matcher, plaintext, 2) is False
+    assert matcher.size == len(plaintext)
+    assert bytes(matcher.kept) == plaintext[:4]  # keep + 1 bytes tell "more than keep" apart
+
+
+def test_matcher_stops_at_first_difference():
+    matcher = PlaintextMatcher(io.BytesIO(b"aaaa" + b"b" * 100))
+    matcher.feed(b"aaaa")
+    with pytest.raises(Mismatch):
+        matcher.feed(b"c" * 100)
+
+
+def test_matcher_without_expected_file_is_different_and_keeps_nothing_by_default():
+    matcher = PlaintextMatcher(None)
+    matcher.feed(b"data")
+    assert matcher.finish() is False
+    assert matcher.kept == b""

@@ -21,6 +21,7 @@ from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     Engine,
     EnvelopeError,
     EnvelopeFacts,
+    decrypt_policy,
     inspect_header,
 )
 from ansible_collections.envelope.kms.plugins.modules import rewrap as rewrap_module
@@ -118,7 +119,8 @@ def test_needs_rewrap(found, key_arns, context, reasons):
      f"wrapped under {OTHER_ACCOUNT}, none in the allowed accounts 111122223333 (partition aws)"),
 ])
 def test_precondition_problem(found, required, allowed, accounts, problem):
-    message = plan.precondition_problem("/f", found, required, allowed, accounts, "aws")
+    policy = decrypt_policy(required, allowed, accounts, None, "us-east-1")
+    message = plan.precondition_problem("/f", found, policy)
     if problem is None:
         assert message is None
     else:
@@ -126,19 +128,12 @@ def test_precondition_problem(found, required, allowed, accounts, problem):
 
 
 def test_precondition_partition():
-    assert plan.precondition_problem("/f", facts(), {}, [], ["111122223333"], "aws-cn") is not None
-    assert plan.partition_of_region("cn-north-1") == "aws-cn"
-    assert plan.partition_of_region("us-gov-west-1") == "aws-us-gov"
-    assert plan.partition_of_region("eu-west-1") == "aws"
-    assert plan.partition_of_region(None) == "aws"
-
-
-def test_check_key_arns():
-    assert plan.check_key_arns(None) == []
-    assert plan.check_key_arns([B, A, B]) == sorted([A, B])
-    for bad in ("alias/app", "1234abcd-12ab-34cd-56ef-1234567890ab", A.replace(":key/", ":alias/")):
-        with pytest.raises(EnvelopeError, match="allowed_key_arns must be key ARNs"):
-            plan.check_key_arns([bad])
+    """The discovery partition follows the region: an aws ARN is outside aws-cn's accounts."""
+    china = decrypt_policy({}, [], ["111122223333"], None, "cn-north-1")
+    assert china.discovery_partition == "aws-cn"
+    assert plan.precondition_problem("/f", facts(), china) is not None
+    assert decrypt_policy({}, [], ["111122223333"], None, "us-gov-west-1").discovery_partition == "aws-us-gov"
+    assert plan.precondition_problem("/f", facts(), decrypt_policy({}, [], ["111122223333"], None, "eu-west-1")) is None
 
 
 def test_results_and_diff():
