@@ -333,6 +333,8 @@ try:
 except ImportError:
     pass  # AnsibleAWSModule reports it
 
+from ansible.module_utils.common.warnings import warn
+
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.envelope.kms.plugins.module_utils.key_info import alias_reference, gather
@@ -371,7 +373,8 @@ def main():
     )
     client = kms_client(module)
     try:
-        result = gather(client, options, module.warn)
+        # ansible-core's warn, not module.warn: see key_rotation.py
+        result = gather(client, options, warn)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         module.fail_json_aws(exc, msg="Could not read KMS keys and aliases")
     module.exit_json(changed=False, **result)

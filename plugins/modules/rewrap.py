@@ -200,6 +200,7 @@ results:
 """
 
 from ansible.module_utils.basic import missing_required_lib
+from ansible.module_utils.common.warnings import warn
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
@@ -297,7 +298,7 @@ def main():
 
     entries, unmatched = plan.expand_paths([params["path"]] if params["path"] else params["paths"])
     for pattern in unmatched:
-        module.warn(f"{pattern} matched no files")
+        warn(f"{pattern} matched no files")  # not module.warn: see key_rotation.py
     results = [plan.failed_result(path, problem) if problem else rewrap_one(module, engine, path, real, key_arns, options)
                for path, real, problem in entries]
 
