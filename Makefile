@@ -43,8 +43,9 @@ lint: setup
 sanity: setup
 	$(BIN)/python tools/sanity.py
 
+# Two workers, each with its own moto server: ansible-playbook start-up is CPU-bound.
 integration: setup
-	$(BIN)/python -m pytest tests/integration
+	$(BIN)/python -m pytest -n 2 --durations=10 tests/integration
 
 build: setup
 	$(BIN)/ansible-galaxy collection build --force --output-path .build/dist .
