@@ -1,0 +1,476 @@
+"""Role envelope.kms.lifecycle through the real ansible-playbook against the local KMS endpoint.
+
+The "hosts" are local-connection inventory hosts, each with a folder of its own ({{ host_dir }}).
+Every deployed file is checked at every step: its header names the expected key, and the official
+AWS Encryption SDK, in a plain script with no collection code, decrypts it to its source.
+"""
+
+import base64
+import http.client
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import urllib.parse
+
+import boto3
+import pytest
+import yaml
+
+from ansible_collections.envelope.kms.plugins.module_utils.envelope import inspect_header
+
+NAME = "billing"
+ROLE_CONTEXT = {"app": "billing"}
+# name of the file on the hosts -> (source file in files/ or None for inline content, plaintext, own context)
+SECRETS = {
+    "api.env.enc": ("api.env", "API_TOKEN=4f8a2c7e-91d3-4b0f-a6c5-2e8d7f1b3a90\n", {"purpose": "api"}),
+    "db.env.enc": ("db.env", "db_password=correct horse battery staple\n", {}),
+    "signing.pem": (None, "-----BEGIN TEST KEY-----\nbm90IGEgcmVhbCBrZXk=\n-----END TEST KEY-----\n", {"purpose": "signing"}),
+}
+THREE_HOSTS = ["web1", "web2", "web3"]
+
+
+def role_task(name):
+    """A role task's name as results report it."""
+    return f"envelope.kms.lifecycle : {name}"
+
+
+def lifecycle_files():
+    files = []
+    for name, (source, plaintext, context) in SECRETS.items():
+        entry = {"dest": "{{ host_dir }}/" + name}
+        if source:
+            entry["src"] = source
+        else:
+            entry["content"] = plaintext
+        if context:
+            entry["encryption_context"] = context
+        if name == "db.env.enc":
+            entry["mode"] = "0640"
+        files.append(entry)
+    return files
+
+
+def write_site(playbook, **role_vars):
+    """Write the source files and a playbook that applies the role to every host; return its path."""
+    files_dir = os.path.join(playbook.workdir, "files")
+    os.makedirs(files_dir, exist_ok=True)
+    for source, plaintext, context in SECRETS.values():
+        if source:
+            with open(os.path.join(files_dir, source), "w", encoding="utf-8") as handle:
+                handle.write(plaintext)
+    variables = {
+        "lifecycle_name": NAME,
+        "lifecycle_files": lifecycle_files(),
+        "lifecycle_encryption_context": ROLE_CONTEXT,
+        "lifecycle_rotation_period_days": 180,
+        "lifecycle_key_tags": {"team": "billing"},
+    }
+    variables.update(role_vars)
+    play = [{
+        "name": "Lifecycle",
+        "hosts": "targets",
+        "gather_facts": False,
+        "roles": [{"role": "envelope.kms.lifecycle", "vars": variables}],
+    }]
+    return playbook.write(yaml.safe_dump(play, sort_keys=False), name="site.yml")
+
+
+def rotation(rotation_id, **more):
+    return dict({"lifecycle_rotate": True, "lifecycle_rotation_id": rotation_id}, **more)
+
+
+def cache_dir(playbook):
+    return os.path.join(playbook.workdir, ".envelope-kms", NAME)
+
+
+def host_file(playbook, host, name):
+    return os.path.join(playbook.workdir, "hosts", host, name)
+
+
+def key_arn(kms, alias):
+    return kms.describe_key(KeyId=alias)["KeyMetadata"]["Arn"]
+
+
+def key_state(kms, alias):
+    return kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyState"]
+
+
+DECRYPT_SCRIPT = textwrap.dedent(
+    """
+    import base64, json, sys
+    import aws_encryption_sdk
+    from aws_encryption_sdk.identifiers import CommitmentPolicy
+    client = aws_encryption_sdk.EncryptionSDKClient(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+    provider = aws_encryption_sdk.DiscoveryAwsKmsMasterKeyProvider()
+    out = []
+    for path in sys.argv[1:]:
+        with open(path, "rb") as handle:
+            plaintext, header = client.decrypt(source=handle.read(), key_provider=provider)
+        out.append({"context": dict(header.encryption_context), "plaintext": base64.b64encode(plaintext).decode()})
+    print(json.dumps(out))
+    """
+)
+
+
+def decrypt_with_library(kms_server, paths):
+    """Decrypt with the official library in a plain script (no collection code): [(context, plaintext)]."""
+    env = dict(os.environ, **kms_server.environment())
+    done = subprocess.run([sys.executable, "-c", DECRYPT_SCRIPT, *paths], env=env, capture_output=True, check=True)
+    return [(item["context"], base64.b64decode(item["plaintext"]).decode()) for item in json.loads(done.stdout)]
+
+
+def assert_fleet(playbook, kms_server, hosts, wrapping_key_arn, folder=None):
+    """Every host holds every secret, wrapped under wrapping_key_arn only, and it decrypts to its source.
+
+    The files are byte for byte the controller's cached ciphertext: encrypted once, copied everywhere.
+    """
+    paths, expected = [], []
+    for host in hosts:
+        for name, (source, plaintext, context) in SECRETS.items():
+            path = host_file(playbook, host, name) if folder is None else os.path.join(folder, name)
+            with open(path, "rb") as handle:
+                ciphertext = handle.read()
+            with open(os.path.join(cache_dir(playbook), name), "rb") as handle:
+                assert handle.read() == ciphertext, f"{path} differs from the cached ciphertext"
+            assert plaintext.encode() not in ciphertext
+            assert inspect_header(path).key_arns == (wrapping_key_arn,), path
+            paths.append(path)
+            expected.append((dict(ROLE_CONTEXT, **context), plaintext))
+        if folder is not None:
+            break
+    decrypted = decrypt_with_library(kms_server, paths)
+    for path, (context, plaintext), (got_context, got_plaintext) in zip(paths, expected, decrypted):
+        assert got_plaintext == plaintext, path
+        for key, value in context.items():
+            assert got_context[key] == value, path
+
+
+def lifecycle_result(run, host="web1"):
+    return run.result(role_task("Record the outcome in lifecycle_result"), host)["ansible_facts"]["lifecycle_result"]
+
+
+class KmsFaultProxy:
+    """An HTTP proxy in front of the local endpoint that starts refusing GenerateDataKey once it has
+    forwarded an UpdateAlias: a KMS failure right after a rotation re-pointed the stable alias, like a
+    caller that may not use the new key yet. Everything else goes through unchanged."""
+
+    def __init__(self, upstream_url):
+        upstream = urllib.parse.urlsplit(upstream_url)
+        proxy = self
+        self.alias_moved = False
+        self.refused = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def forward(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                target = self.headers.get("X-Amz-Target", "")
+                if proxy.alias_moved and target == "TrentService.GenerateDataKey":
+                    proxy.refused += 1
+                    payload = json.dumps({"__type": "AccessDeniedException",
+                                          "message": "injected by the test: GenerateDataKey refused"}).encode()
+                    self.send_response(400)
+                    self.send_header("Content-Type", "application/x-amz-json-1.1")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                connection = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=60)
+                headers = {key: value for key, value in self.headers.items() if key.lower() != "connection"}
+                connection.request(self.command, self.path, body=body, headers=headers)
+                response = connection.getresponse()
+                data = response.read()
+                connection.close()
+                if target == "TrentService.UpdateAlias" and response.status == 200:
+                    proxy.alias_moved = True
+                self.send_response(response.status)
+                for key, value in response.getheaders():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = forward
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_three_hosts_deploy_rerun_rotate_rerun(playbook, kms, kms_server):
+    playbook.set_hosts(THREE_HOSTS)
+    site = write_site(playbook)
+
+    kms_server.start_recording()
+    first = playbook.run(site).assert_ok()
+    calls = kms_server.kms_calls()
+    assert all(first.changed(host) > 0 for host in THREE_HOSTS)
+    assert calls["GenerateDataKey"] == len(SECRETS)
+    v1 = kms.describe_key(KeyId=f"alias/{NAME}-v1")["KeyMetadata"]
+    assert key_arn(kms, f"alias/{NAME}") == v1["Arn"]
+    assert v1["Description"] == f"Envelope encryption of the {NAME} secrets"
+    tags = {tag["TagKey"]: tag["TagValue"] for tag in kms.list_resource_tags(KeyId=v1["KeyId"])["Tags"]}
+    assert tags == {"team": "billing", "envelope-kms-lifecycle": NAME, "envelope-kms-version": "1"}
+    assert kms.get_key_rotation_status(KeyId=v1["KeyId"])["KeyRotationEnabled"] is True
+    result = lifecycle_result(first)
+    assert (result["version"], result["key_arn"], result["rotation"]) == (1, v1["Arn"], "none")
+    assert sorted(result["encrypted"]) == sorted(SECRETS)
+    assert oct(os.stat(host_file(playbook, "web2", "db.env.enc")).st_mode & 0o777) == "0o640"
+    assert oct(os.stat(host_file(playbook, "web2", "api.env.enc")).st_mode & 0o777) == "0o600"
+    assert_fleet(playbook, kms_server, THREE_HOSTS, v1["Arn"])
+    for secret in SECRETS.values():
+        assert secret[1] not in first.stdout
+
+    kms_server.start_recording()
+    second = playbook.run(site).assert_ok()
+    calls = kms_server.kms_calls()
+    assert {host: second.changed(host) for host in THREE_HOSTS} == dict.fromkeys(THREE_HOSTS, 0)
+    assert calls["GenerateDataKey"] == 0
+    assert calls["Decrypt"] <= len(SECRETS)
+    assert_fleet(playbook, kms_server, THREE_HOSTS, v1["Arn"])
+
+    # Manual rotation: v2, the stable alias moved, the cache rewrapped (no plaintext needed), hosts updated.
+    kms_server.start_recording()
+    rotated = playbook.run(site, extra_vars=rotation("2025-q3", lifecycle_disable_previous_key=True)).assert_ok()
+    calls = kms_server.kms_calls()
+    v2_arn = key_arn(kms, f"alias/{NAME}-v2")
+    assert key_arn(kms, f"alias/{NAME}") == v2_arn
+    assert key_state(kms, f"alias/{NAME}-v1") == "Disabled"
+    assert key_state(kms, f"alias/{NAME}-v2") == "Enabled"
+    v2_tags = {tag["TagKey"]: tag["TagValue"] for tag in kms.list_resource_tags(KeyId=v2_arn)["Tags"]}
+    assert v2_tags["envelope-kms-rotation"] == "2025-q3"
+    assert v2_tags["envelope-kms-version"] == "2"
+    result = lifecycle_result(rotated)
+    assert (result["version"], result["rotation"], result["rotation_id"]) == (2, "new", "2025-q3")
+    assert sorted(result["rewrapped"]) == sorted(SECRETS)
+    assert result["encrypted"] == [], "the rewrap left nothing for the encrypt step to redo"
+    assert result["disabled_key_arn"] == v1["Arn"]
+    assert result["previous_key_id"] == v1["KeyId"]
+    assert all(rotated.changed(host) > 0 for host in THREE_HOSTS)
+    assert calls["GenerateDataKey"] == len(SECRETS), "one new data key per secret, not per host"
+    assert_fleet(playbook, kms_server, THREE_HOSTS, v2_arn)
+
+    again = playbook.run(site, extra_vars=rotation("2025-q3", lifecycle_disable_previous_key=True)).assert_ok()
+    assert {host: again.changed(host) for host in THREE_HOSTS} == dict.fromkeys(THREE_HOSTS, 0)
+    assert lifecycle_result(again)["rotation"] == "resume"
+    assert key_arn(kms, f"alias/{NAME}") == v2_arn
+    with pytest.raises(kms.exceptions.NotFoundException):
+        kms.describe_key(KeyId=f"alias/{NAME}-v3")
+    assert_fleet(playbook, kms_server, THREE_HOSTS, v2_arn)
+
+
+def test_interrupted_rotation_keeps_files_decryptable_and_completes_on_rerun(playbook, kms, kms_server):
+    """KMS refuses new data keys right after the stable alias moved: the rewrap fails midway."""
+    playbook.set_hosts(THREE_HOSTS)
+    site = write_site(playbook)
+    playbook.run(site).assert_ok()
+    v1_arn = key_arn(kms, f"alias/{NAME}-v1")
+
+    direct = playbook.environment
+    with KmsFaultProxy(kms_server.url) as proxy:
+        playbook.environment = dict(direct, AWS_ENDPOINT_URL=proxy.url)
+        try:
+            broken = playbook.run(site, extra_vars=rotation("r1", lifecycle_disable_previous_key=True))
+        finally:
+            playbook.environment = direct
+    assert broken.returncode != 0
+    assert proxy.alias_moved and proxy.refused > 0
+    failure = broken.result(role_task("Rewrap the cached files under the current key version"), "web1")
+    assert failure["failed"] is True
+    assert "GenerateDataKey refused" in json.dumps(failure)
+    # The alias moved to v2, but v1 is still enabled and every file, cached or deployed, still decrypts.
+    v2_arn = key_arn(kms, f"alias/{NAME}-v2")
+    assert key_arn(kms, f"alias/{NAME}") == v2_arn
+    assert key_state(kms, f"alias/{NAME}-v1") == "Enabled"
+    assert_fleet(playbook, kms_server, THREE_HOSTS, v1_arn)
+
+    completed = playbook.run(site, extra_vars=rotation("r1", lifecycle_disable_previous_key=True)).assert_ok()
+    result = lifecycle_result(completed)
+    assert (result["version"], result["rotation"], result["key_arn"]) == (2, "resume", v2_arn)
+    assert sorted(result["rewrapped"]) == sorted(SECRETS)
+    assert result["disabled_key_arn"] == v1_arn
+    assert key_state(kms, f"alias/{NAME}-v1") == "Disabled"
+    assert_fleet(playbook, kms_server, THREE_HOSTS, v2_arn)
+
+    again = playbook.run(site, extra_vars=rotation("r1", lifecycle_disable_previous_key=True)).assert_ok()
+    assert {host: again.changed(host) for host in THREE_HOSTS} == dict.fromkeys(THREE_HOSTS, 0)
+    with pytest.raises(kms.exceptions.NotFoundException):
+        kms.describe_key(KeyId=f"alias/{NAME}-v3")
+
+
+def test_a_host_that_fails_keeps_the_previous_key_enabled(playbook, kms, kms_server):
+    playbook.set_hosts(THREE_HOSTS)
+    site = write_site(playbook)
+    playbook.run(site).assert_ok()
+    v1_arn = key_arn(kms, f"alias/{NAME}-v1")
+
+    web2 = os.path.join(playbook.workdir, "hosts", "web2")
+    shutil.rmtree(web2)  # its copies fail: "Destination directory ... does not exist"
+    broken = playbook.run(site, extra_vars=rotation("r1", lifecycle_disable_previous_key=True))
+    assert broken.returncode != 0
+    assert broken.failed("web2")
+    refusal = broken.result(role_task("Refuse to disable the previous key while some host may still need it"), "web1")
+    assert refusal["failed"] is True and "web2" in refusal["msg"]
+    assert key_state(kms, f"alias/{NAME}-v1") == "Enabled"
+    v2_arn = key_arn(kms, f"alias/{NAME}")
+    assert_fleet(playbook, kms_server, ["web1", "web3"], v2_arn)
+
+    os.makedirs(web2)
+    completed = playbook.run(site, extra_vars=rotation("r1", lifecycle_disable_previous_key=True)).assert_ok()
+    assert completed.changed("web2") > 0 and completed.changed("web3") == 0
+    assert lifecycle_result(completed)["disabled_key_arn"] == v1_arn
+    assert key_state(kms, f"alias/{NAME}-v1") == "Disabled"
+    assert_fleet(playbook, kms_server, THREE_HOSTS, v2_arn)
+
+
+def test_rotation_ids_later_rotation_and_superseded_id(playbook, kms, kms_server):
+    playbook.set_hosts(["web1"])
+    site = write_site(playbook)
+    playbook.run(site, extra_vars=rotation("r1")).assert_ok()
+    # A first run that rotates just makes version 1, tagged with the id
+    v1_arn = key_arn(kms, f"alias/{NAME}-v1")
+    assert key_arn(kms, f"alias/{NAME}") == v1_arn
+    assert {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=v1_arn)["Tags"]}[
+        "envelope-kms-rotation"] == "r1"
+
+    playbook.run(site, extra_vars=rotation("r2")).assert_ok()
+    v2_arn = key_arn(kms, f"alias/{NAME}-v2")
+    assert key_arn(kms, f"alias/{NAME}") == v2_arn
+    assert key_state(kms, f"alias/{NAME}-v1") == "Enabled", "not asked to disable it"
+    # a plain deploy keeps the rotation tag of the current version (else r2 would rotate again)
+    plain = playbook.run(site).assert_ok()
+    assert plain.changed("web1") == 0
+
+    superseded = playbook.run(site, extra_vars=rotation("r1")).assert_ok()
+    assert superseded.changed("web1") == 0
+    assert lifecycle_result(superseded)["rotation"] == "superseded"
+    assert key_arn(kms, f"alias/{NAME}") == v2_arn
+    assert_fleet(playbook, kms_server, ["web1"], v2_arn)
+
+    # An unfinished rotation (its key version exists, the alias does not point at it yet) blocks another id.
+    stray = kms.create_key()["KeyMetadata"]
+    kms.tag_resource(KeyId=stray["KeyId"], Tags=[{"TagKey": "envelope-kms-rotation", "TagValue": "r3"}])
+    kms.create_alias(AliasName=f"alias/{NAME}-v3", TargetKeyId=stray["KeyId"])
+    blocked = playbook.run(site, extra_vars=rotation("r4"))
+    assert blocked.returncode != 0
+    message = blocked.result(role_task("Refuse to start a rotation while another one is unfinished"), "web1")["msg"]
+    assert "lifecycle_rotation_id=r3" in message
+    resumed = playbook.run(site, extra_vars=rotation("r3")).assert_ok()
+    assert lifecycle_result(resumed)["rotation"] == "resume"
+    assert key_arn(kms, f"alias/{NAME}") == stray["Arn"]
+    assert_fleet(playbook, kms_server, ["web1"], stray["Arn"])
+
+
+def test_twenty_hosts_generate_one_data_key_per_secret(playbook, kms, kms_server):
+    hosts = [f"host{number:02d}" for number in range(20)]
+    playbook.set_hosts(hosts)
+    site = write_site(playbook)
+
+    kms_server.start_recording()
+    started = time.monotonic()
+    first = playbook.run(site, "--forks", "20").assert_ok()
+    first_seconds = time.monotonic() - started
+    calls = kms_server.kms_calls()
+    assert calls["GenerateDataKey"] <= len(SECRETS)
+    assert all(first.changed(host) > 0 for host in hosts)
+    assert_fleet(playbook, kms_server, hosts, key_arn(kms, f"alias/{NAME}"))
+
+    kms_server.start_recording()
+    started = time.monotonic()
+    second = playbook.run(site, "--forks", "20").assert_ok()
+    second_seconds = time.monotonic() - started
+    calls = kms_server.kms_calls()
+    assert calls["GenerateDataKey"] == 0
+    assert calls["Decrypt"] <= len(SECRETS)
+    assert sum(second.changed(host) for host in hosts) == 0
+    print(f"20 hosts x {len(SECRETS)} secrets: first run {first_seconds:.1f}s, re-run {second_seconds:.1f}s, "
+          f"re-run KMS calls {dict(calls)}")
+    # Generous: 20 local hosts copy 3 files each (two modules per file); the KMS part is per secret.
+    assert first_seconds + second_seconds < 900
+
+
+def test_s3_copies_with_sse_kms_follow_the_current_key(playbook, kms, kms_server):
+    s3 = boto3.client("s3", **{
+        "endpoint_url": kms_server.url, "region_name": "us-east-1",
+        "aws_access_key_id": "testing", "aws_secret_access_key": "testing"})
+    s3.create_bucket(Bucket="secrets-bucket")
+    playbook.set_hosts(["web1"])
+    site = write_site(playbook, lifecycle_s3_bucket="secrets-bucket", lifecycle_s3_prefix="prod/billing/")
+
+    first, second = playbook.run_idempotent(site)
+    v1_arn = key_arn(kms, f"alias/{NAME}-v1")
+    assert lifecycle_result(first)["s3_objects"] == [f"prod/billing/{name}" for name in SECRETS]
+
+    def check_objects(wrapping_key_arn):
+        for name in SECRETS:
+            obj = s3.get_object(Bucket="secrets-bucket", Key=f"prod/billing/{name}")
+            assert obj["ServerSideEncryption"] == "aws:kms"
+            assert obj["SSEKMSKeyId"] == wrapping_key_arn
+            with open(os.path.join(cache_dir(playbook), name), "rb") as handle:
+                assert obj["Body"].read() == handle.read(), "S3 holds the cached ciphertext"
+
+    check_objects(v1_arn)
+
+    # Rotate from the ciphertext cache alone: the plaintext sources are gone.
+    shutil.rmtree(os.path.join(playbook.workdir, "files"))
+    rotated = playbook.run(site, extra_vars=rotation("r1", lifecycle_encrypt=False)).assert_ok()
+    v2_arn = key_arn(kms, f"alias/{NAME}-v2")
+    assert sorted(lifecycle_result(rotated)["rewrapped"]) == sorted(SECRETS)
+    check_objects(v2_arn)
+    assert_fleet(playbook, kms_server, ["web1"], v2_arn)
+    again = playbook.run(site, extra_vars=rotation("r1", lifecycle_encrypt=False)).assert_ok()
+    assert again.changed("web1") == 0
+
+
+def test_check_mode_changes_nothing(playbook, kms, kms_server):
+    playbook.set_hosts(["web1"])
+    site = write_site(playbook)
+    kms_server.start_recording()
+    predicted = playbook.run(site, "--check").assert_ok()
+    assert predicted.changed("web1") > 0
+    assert kms.list_aliases()["Aliases"] == [] or all(
+        not alias["AliasName"].startswith(f"alias/{NAME}") for alias in kms.list_aliases()["Aliases"])
+    calls = kms_server.kms_calls()
+    assert calls["CreateKey"] == 0 and calls["GenerateDataKey"] == 0
+    assert not os.path.exists(host_file(playbook, "web1", "api.env.enc"))
+
+    playbook.run(site).assert_ok()
+    assert playbook.run(site, "--check").assert_ok().changed("web1") == 0
+
+
+@pytest.mark.parametrize(
+    "role_vars, message",
+    [
+        ({"lifecycle_files": [{"src": "a", "content": "b", "dest": "/tmp/x"}]}, "mutually exclusive"),
+        ({"lifecycle_files": [{"content": "b"}]}, "dest"),
+        ({"lifecycle_rotation_period_days": "often"}, "lifecycle_rotation_period_days"),
+        ({"lifecycle_files": [{"content": "a", "dest": "/x/same"}, {"content": "b", "dest": "/y/same"}]},
+         "unique name"),
+        ({"lifecycle_name": "aws/mine"}, "lifecycle_name must use"),
+    ],
+)
+def test_bad_variables_fail_before_any_kms_call(playbook, kms_server, role_vars, message):
+    site = write_site(playbook, **role_vars)
+    kms_server.start_recording()
+    run = playbook.run(site)
+    assert run.returncode != 0
+    assert message in run.stdout
+    assert sum(kms_server.kms_calls().values()) == 0
