@@ -889,7 +889,7 @@ class Engine:
         (and ``discovery_partition``, default from the region) limit discovery; with neither, any
         KMS key the credentials can use."""
         policy = decrypt_policy(encryption_context, allowed_key_arns, discovery_account_ids, discovery_partition,
-                                 self.region)
+                                self.region)
         with _open_source(src, "cannot decrypt") as source:
             what = f"cannot decrypt {source.label}"
             with _AtomicFile(dest, mode) as out:
@@ -958,7 +958,7 @@ class Engine:
         Returns (old facts, new facts)."""
         _require_path(src, "rewrap_file")
         policy = decrypt_policy(required_encryption_context, allowed_key_arns, discovery_account_ids,
-                                 discovery_partition, self.region)
+                                discovery_partition, self.region)
         dest = src if dest is None else dest
         with _open_source(src, "cannot rewrap") as source:
             what = f"cannot rewrap {source.label}"
