@@ -125,25 +125,25 @@ def decrypt_with_library(kms_server, paths):
     return [(item["context"], base64.b64decode(item["plaintext"]).decode()) for item in json.loads(done.stdout)]
 
 
-def assert_fleet(playbook, kms_server, hosts, wrapping_key_arn, folder=None):
+def assert_fleet(playbook, kms_server, hosts, wrapping_key_arn, same_as_cache=True):
     """Every host holds every secret, wrapped under wrapping_key_arn only, and it decrypts to its source.
 
-    The files are byte for byte the controller's cached ciphertext: encrypted once, copied everywhere.
+    The files are byte for byte the controller's cached ciphertext (encrypted once, copied everywhere),
+    unless same_as_cache is false (a rotation stopped after the cache was rewrapped).
     """
     paths, expected = [], []
     for host in hosts:
         for name, (source, plaintext, context) in SECRETS.items():
-            path = host_file(playbook, host, name) if folder is None else os.path.join(folder, name)
+            path = host_file(playbook, host, name)
             with open(path, "rb") as handle:
                 ciphertext = handle.read()
-            with open(os.path.join(cache_dir(playbook), name), "rb") as handle:
-                assert handle.read() == ciphertext, f"{path} differs from the cached ciphertext"
+            if same_as_cache:
+                with open(os.path.join(cache_dir(playbook), name), "rb") as handle:
+                    assert handle.read() == ciphertext, f"{path} differs from the cached ciphertext"
             assert plaintext.encode() not in ciphertext
             assert inspect_header(path).key_arns == (wrapping_key_arn,), path
             paths.append(path)
             expected.append((dict(ROLE_CONTEXT, **context), plaintext))
-        if folder is not None:
-            break
     decrypted = decrypt_with_library(kms_server, paths)
     for path, (context, plaintext), (got_context, got_plaintext) in zip(paths, expected, decrypted):
         assert got_plaintext == plaintext, path
@@ -419,25 +419,41 @@ def test_s3_copies_with_sse_kms_follow_the_current_key(playbook, kms, kms_server
     v1_arn = key_arn(kms, f"alias/{NAME}-v1")
     assert lifecycle_result(first)["s3_objects"] == [f"prod/billing/{name}" for name in SECRETS]
 
-    def check_objects(wrapping_key_arn):
+    def check_objects(wrapping_key_arn, same_as_cache=True):
         for name in SECRETS:
             obj = s3.get_object(Bucket="secrets-bucket", Key=f"prod/billing/{name}")
             assert obj["ServerSideEncryption"] == "aws:kms"
             assert obj["SSEKMSKeyId"] == wrapping_key_arn
-            with open(os.path.join(cache_dir(playbook), name), "rb") as handle:
-                assert obj["Body"].read() == handle.read(), "S3 holds the cached ciphertext"
+            body = obj["Body"].read()
+            assert inspect_header(body).key_arns == (wrapping_key_arn,)
+            if same_as_cache:
+                with open(os.path.join(cache_dir(playbook), name), "rb") as handle:
+                    assert body == handle.read(), "S3 holds the cached ciphertext"
 
     check_objects(v1_arn)
 
-    # Rotate from the ciphertext cache alone: the plaintext sources are gone.
+    # Rotate from the ciphertext cache alone: the plaintext sources are gone. A context that does not
+    # match the cached files (the rewrap keeps each file's own) fails the check after the rewrap,
+    # before anything is deployed, and names the files.
     shutil.rmtree(os.path.join(playbook.workdir, "files"))
-    rotated = playbook.run(site, extra_vars=rotation("r1", lifecycle_encrypt=False)).assert_ok()
+    mismatch = playbook.run(site, extra_vars=rotation(
+        "r1", lifecycle_encrypt=False, lifecycle_encryption_context={"app": "payroll"}))
+    assert mismatch.returncode != 0
     v2_arn = key_arn(kms, f"alias/{NAME}-v2")
-    assert sorted(lifecycle_result(rotated)["rewrapped"]) == sorted(SECRETS)
+    message = mismatch.result(role_task("Check that every cached file decrypted"), "web1")["msg"]
+    assert all(name in message for name in SECRETS), message
+    for secret in SECRETS.values():
+        assert secret[1] not in mismatch.stdout
+    # the cache was rewrapped, the hosts and S3 still hold the v1 files, and v1 stays enabled
+    assert inspect_header(os.path.join(cache_dir(playbook), "db.env.enc")).key_arns == (v2_arn,)
+    check_objects(v1_arn, same_as_cache=False)
+    assert key_state(kms, f"alias/{NAME}-v1") == "Enabled"
+    assert_fleet(playbook, kms_server, ["web1"], v1_arn, same_as_cache=False)
+
+    rotated = playbook.run(site, extra_vars=rotation("r1", lifecycle_encrypt=False)).assert_ok()
+    assert lifecycle_result(rotated)["rotation"] == "resume"
     check_objects(v2_arn)
     assert_fleet(playbook, kms_server, ["web1"], v2_arn)
-    again = playbook.run(site, extra_vars=rotation("r1", lifecycle_encrypt=False)).assert_ok()
-    assert again.changed("web1") == 0
 
 
 def test_check_mode_changes_nothing(playbook, kms, kms_server):
