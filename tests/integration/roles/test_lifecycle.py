@@ -266,6 +266,8 @@ def test_three_hosts_deploy_rerun_rotate_rerun(playbook, kms, kms_server):
     assert result["previous_key_id"] == v1["KeyId"]
     assert all(rotated.changed(host) > 0 for host in THREE_HOSTS)
     assert calls["GenerateDataKey"] == len(SECRETS), "one new data key per secret, not per host"
+    for secret in SECRETS.values():
+        assert secret[1] not in rotated.stdout, "the verify step must not show plaintext"
     assert_fleet(playbook, kms_server, THREE_HOSTS, v2_arn)
 
     again = playbook.run(site, extra_vars=rotation("2025-q3", lifecycle_disable_previous_key=True)).assert_ok()
