@@ -13,7 +13,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 STAMP_VENV := $(VENV)/.installed
 STAMP_COLLECTIONS := $(COLLECTIONS)/.installed
 
-.PHONY: setup demo test lint sanity units integration build clean
+.PHONY: setup demo test lint sanity units integration build bench clean
 
 setup: $(STAMP_VENV) $(STAMP_COLLECTIONS)
 
@@ -49,6 +49,12 @@ integration: setup
 
 build: setup
 	$(BIN)/ansible-galaxy collection build --force --output-path .build/dist .
+
+# Benchmarks against peers (not part of `make test`): prints a table, writes .build/bench/results.json.
+# About 10 minutes on 2 cores; BIG=1 adds 1 GiB to the engine sizes, copies 1 GiB and 200 small files.
+# See bench/README.md.
+bench: setup
+	$(BIN)/python bench/run.py $(if $(filter-out 0 no false,$(BIG)),--big)
 
 clean:
 	rm -rf .venv .build tests/output

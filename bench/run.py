@@ -1,0 +1,764 @@
+"""make bench: the engine, the copy action and the role's KMS cost, measured against peers in one run.
+
+Everything is a ratio against a peer measured on the same machine in the same run (the machine is
+shared and noisy), from the median of several rounds in which peers and ours alternate. One-off
+set-up (the moto server, keys, plaintext files, the aws-encryption-cli venv) stays out of the timed
+parts. Prints a table per section and a summary of the targets, and writes every number to
+.build/bench/results.json. bench/README.md explains each measurement and how to read the table.
+
+Usage: python bench/run.py [--big | --smoke] [--only engine,copy,role,profile] [--rounds N] [--output PATH]
+"""
+
+import argparse
+import collections
+import datetime
+import filecmp
+import glob
+import json
+import os
+import platform
+import pstats
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from tests.harness.kms_server import REGION, KmsServer  # noqa: E402  pylint: disable=wrong-import-position
+from tests.harness.playbook import COLLECTIONS_PATH, PlaybookRunner  # noqa: E402  pylint: disable=wrong-import-position
+
+BUILD = os.path.join(ROOT, ".build", "bench")
+WORK = os.path.join(BUILD, "work")
+CLI_VENV = os.path.join(BUILD, "cli-venv")
+CLI_REQUIREMENT = "aws-encryption-sdk-cli>=4.1,<5"  # the aws-encryption-cli command; pins aws-encryption-sdk 3.x
+WORKER = os.path.join(ROOT, "bench", "worker.py")
+ACTION_PLUGINS = os.path.join(ROOT, "bench", "action_plugins")
+PYTHON = sys.executable
+
+KIB = 1024
+MIB = 1024 * KIB
+GIB = 1024 * MIB
+
+ENGINE_FRAME = 256 * KIB  # envelope.py DEFAULT_FRAME_LENGTH; raw AES-GCM uses the same chunks
+ENGINE_SUITE = "AES_256_GCM_HKDF_SHA512_COMMIT_KEY"  # the engine's default suite (0x0478, unsigned)
+CLI_FRAME_SWEEP = (4 * KIB, 16 * KIB, 64 * KIB, 256 * KIB, 1 * MIB)
+ENGINE_FRAME_SWEEP = (64 * KIB, 128 * KIB, 256 * KIB, 1 * MIB, 4 * MIB)
+SMALL_FILE_SIZE = 2 * KIB
+ROLE_SECRETS = 10
+ROLE_HOSTS = (1, 5, 20)
+
+TARGETS = []  # dicts: section, name, value, target, ok, note
+
+
+def log(message):
+    print(message, flush=True)
+
+
+def median(values):
+    return statistics.median(values) if values else None
+
+
+def human_size(size):
+    for unit, factor in (("GiB", GIB), ("MiB", MIB), ("KiB", KIB)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor} {unit}"
+    return f"{size} B"
+
+
+def fmt(value, digits=2):
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def target(section, name, value, wanted, ok, note=""):
+    TARGETS.append(dict(section=section, name=name, value=value, target=wanted, ok=ok, note=note))
+    return "ok" if ok else "MISS"
+
+
+def print_table(header, rows):
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    line = "  ".join(f"{{:{'<' if index == 0 else '>'}{width}}}" for index, width in enumerate(widths))
+    log(line.format(*header))
+    log("  ".join("-" * width for width in widths))
+    for row in rows:
+        log(line.format(*[str(cell) for cell in row]))
+
+
+def make_random_file(path, size):
+    """Random (incompressible) plaintext, written once and reused while its size is right."""
+    if os.path.exists(path) and os.path.getsize(path) == size:
+        return path
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as handle:
+        remaining = size
+        while remaining:
+            block = os.urandom(min(remaining, 4 * MIB))
+            handle.write(block)
+            remaining -= len(block)
+    return path
+
+
+def remove(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# The aws-encryption-cli peer: its own venv (it pins aws-encryption-sdk 3.x), made once, outside timing
+
+
+def ensure_cli_venv():
+    """Path of the venv's python with aws-encryption-cli installed, or None (then the CLI is skipped)."""
+    python = os.path.join(CLI_VENV, "bin", "python")
+    stamp = os.path.join(CLI_VENV, ".installed")
+    if os.path.exists(stamp):
+        return python
+    log(f"creating {CLI_VENV} with {CLI_REQUIREMENT} (once; not timed)")
+    remove(CLI_VENV)
+    try:
+        subprocess.run([PYTHON, "-m", "venv", CLI_VENV], check=True)
+        subprocess.run([python, "-m", "pip", "install", "-q", CLI_REQUIREMENT], check=True)
+    except subprocess.CalledProcessError as error:
+        log(f"WARNING: cannot install aws-encryption-cli ({error}); its rows are skipped")
+        return None
+    with open(stamp, "w", encoding="utf-8") as handle:
+        handle.write(CLI_REQUIREMENT + "\n")
+    return python
+
+
+def package_versions(python, names):
+    code = (
+        "import importlib.metadata as m, json, sys\n"
+        "out = {}\n"
+        "for name in sys.argv[1:]:\n"
+        "    try:\n"
+        "        out[name] = m.version(name)\n"
+        "    except m.PackageNotFoundError:\n"
+        "        out[name] = None\n"
+        "print(json.dumps(out))\n"
+    )
+    completed = subprocess.run([python, "-c", code, *names], capture_output=True, text=True, check=True)
+    return json.loads(completed.stdout)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Engine throughput: file to file, each measurement in its own process
+
+
+class EngineBench:
+    """Engine vs raw AES-256-GCM (cryptography, same chunks) vs aws-encryption-cli."""
+
+    def __init__(self, server, key_arn, cli_python, rounds):
+        self.server = server
+        self.key_arn = key_arn
+        self.cli_python = cli_python
+        self.rounds = rounds
+        self.env = dict(os.environ, **server.environment())
+        self.folder = os.path.join(WORK, "engine")
+        os.makedirs(self.folder, exist_ok=True)
+        self.key_file = os.path.join(self.folder, "raw.key")
+        with open(self.key_file, "wb") as handle:
+            handle.write(os.urandom(32))
+
+    def worker(self, python, spec):
+        remove(spec["dest"])  # truncating or replacing an old output is not part of the work
+        started = time.perf_counter()
+        completed = subprocess.run([python, WORKER, json.dumps(spec)], env=self.env, capture_output=True, text=True,
+                                   check=False)
+        process_seconds = time.perf_counter() - started
+        if completed.returncode != 0:
+            raise RuntimeError(f"worker failed ({spec['kind']} {spec['op']}):\n{completed.stderr[-3000:]}")
+        result = json.loads(completed.stdout.strip().splitlines()[-1])
+        result["process_seconds"] = process_seconds
+        return result
+
+    def cases(self, best_frame):
+        """(id, label, python, ops, spec(op, src, dest)) for each peer."""
+        engine_common = dict(kind="engine", key_arn=self.key_arn, endpoint_url=self.server.url,
+                             collections=COLLECTIONS_PATH, frame_length=ENGINE_FRAME)
+
+        def raw(fsync):
+            return lambda op, src, dest: dict(kind="raw", op=op, src=src, dest=dest, chunk=ENGINE_FRAME,
+                                              key_file=self.key_file, fsync=fsync)
+
+        def engine(checksums, durable):
+            return lambda op, src, dest: dict(engine_common, op=op, src=src, dest=dest, checksums=checksums,
+                                              durable=durable)
+
+        def cli(*extra):
+            def spec(op, src, dest):
+                argv = ["-e" if op == "encrypt" else "-d", "-i", src, "-o", dest, "-w", f"key={self.key_arn}", "-S"]
+                if op == "encrypt":
+                    argv += list(extra)
+                return dict(kind="cli", op=op, src=src, dest=dest, argv=argv)
+            return spec
+
+        both = ("encrypt", "decrypt")
+        cases = [
+            ("raw", "raw AES-256-GCM (cryptography)", PYTHON, both, raw(False)),
+            ("raw_fsync", "raw AES-256-GCM + fsync", PYTHON, both, raw(True)),
+            ("engine", "engine (encrypt as copy does; decrypt_file)", PYTHON, both, engine(False, False)),
+            ("engine_defaults", "engine encrypt_file defaults (sha1+sha256, fsync)", PYTHON, ("encrypt",),
+             engine(True, True)),
+        ]
+        if self.cli_python:
+            cases += [
+                ("cli_defaults", "aws-encryption-cli defaults (signed 0x0578, 4 KiB frames)", self.cli_python, both,
+                 cli()),
+                ("cli_best", f"aws-encryption-cli, best frame {human_size(best_frame)} (signed)", self.cli_python,
+                 both, cli("--frame-length", str(best_frame))),
+                ("cli_best_unsigned", f"aws-encryption-cli, frame {human_size(best_frame)}, engine's suite 0x0478",
+                 self.cli_python, both, cli("--frame-length", str(best_frame), "--algorithm", ENGINE_SUITE)),
+            ]
+        return cases
+
+    def sweep_cli_frame(self, plaintext):
+        """The CLI's best frame length (its default suite), by median encrypt time of 2 rounds each."""
+        if not self.cli_python:
+            return None, {}
+        times = collections.defaultdict(list)
+        dest = os.path.join(self.folder, "sweep.enc")
+        for round_index in range(2):
+            frames = CLI_FRAME_SWEEP if round_index % 2 == 0 else tuple(reversed(CLI_FRAME_SWEEP))
+            for frame in frames:
+                spec = dict(kind="cli", op="encrypt", src=plaintext, dest=dest,
+                            argv=["-e", "-i", plaintext, "-o", dest, "-w", f"key={self.key_arn}", "-S",
+                                  "--frame-length", str(frame)])
+                times[frame].append(self.worker(self.cli_python, spec)["seconds"])
+        medians = {frame: median(values) for frame, values in times.items()}
+        return min(medians, key=medians.get), medians
+
+    def run(self, sizes, sweep_size=64 * MIB):
+        sweep_plain = make_random_file(os.path.join(self.folder, f"plain-{sweep_size}"), sweep_size)
+        best_frame, sweep = self.sweep_cli_frame(sweep_plain)
+        log(f"aws-encryption-cli frame length sweep on {human_size(sweep_size)} (encrypt, median s): "
+            + ", ".join(f"{human_size(frame)}: {seconds:.3f}" for frame, seconds in sweep.items())
+            + (f" -> best {human_size(best_frame)}" if best_frame else ""))
+        cases = self.cases(best_frame or ENGINE_FRAME)
+        report = dict(best_cli_frame=best_frame, cli_frame_sweep={str(k): v for k, v in sweep.items()}, sizes=[])
+        for size in sizes:
+            report["sizes"].append(self.run_size(size, cases))
+        report["analysis"] = self.analysis(sweep_plain, sweep_size)
+        return report
+
+    def analysis(self, plaintext, size):
+        """Frame sweep and profile of the engine in one process (see worker.analysis)."""
+        spec = dict(kind="analysis", src=plaintext, dest=os.path.join(self.folder, "analysis"), key_arn=self.key_arn,
+                    endpoint_url=self.server.url, collections=COLLECTIONS_PATH, key_file=self.key_file,
+                    frames=list(ENGINE_FRAME_SWEEP), frame_length=ENGINE_FRAME, rounds=3)
+        completed = subprocess.run([PYTHON, WORKER, json.dumps(spec)], env=self.env, capture_output=True, text=True,
+                                   check=False)
+        if completed.returncode != 0:
+            raise RuntimeError(f"analysis worker failed:\n{completed.stderr[-3000:]}")
+        report = json.loads(completed.stdout.strip().splitlines()[-1])
+        report["size"] = size
+        return report
+
+    def run_size(self, size, cases):
+        rounds = self.rounds or (5 if size <= 64 * MIB else 3)
+        plain = make_random_file(os.path.join(self.folder, f"plain-{size}"), size)
+        samples = collections.defaultdict(list)
+        loadavg = os.getloadavg()
+        for round_index in range(rounds):
+            shift = round_index % len(cases)
+            for case_id, label, python, ops, spec in cases[shift:] + cases[:shift]:
+                encrypted = os.path.join(self.folder, f"{case_id}.enc")
+                decrypted = os.path.join(self.folder, f"{case_id}.dec")
+                for op in ops:
+                    src, dest = (plain, encrypted) if op == "encrypt" else (encrypted, decrypted)
+                    samples[(case_id, op)].append(self.worker(python, spec(op, src, dest)))
+                if round_index == 0 and "decrypt" in ops and not filecmp.cmp(plain, decrypted, shallow=False):
+                    raise RuntimeError(f"{label}: the decrypted file differs from the plaintext")
+            for case_id, label, python, ops, spec in cases:
+                remove(os.path.join(self.folder, f"{case_id}.enc"))
+                remove(os.path.join(self.folder, f"{case_id}.dec"))
+        results = []
+        for case_id, label, python, ops, spec in cases:
+            for op in ops:
+                runs = samples[(case_id, op)]
+                seconds = median([run["seconds"] for run in runs])
+                kms = median([run["kms_seconds"] for run in runs if run["kms_seconds"] is not None])
+                results.append(dict(
+                    case=case_id, label=label, op=op, rounds=len(runs), median_seconds=seconds,
+                    mb_per_s=size / seconds / 1e6,
+                    median_kms_seconds=kms,
+                    median_process_seconds=median([run["process_seconds"] for run in runs]),
+                    peak_rss_mib=max(run["maxrss_kib"] for run in runs) / 1024,
+                    samples=[run["seconds"] for run in runs],
+                ))
+        return dict(size=size, rounds=rounds, loadavg_at_start=loadavg, results=results)
+
+
+def print_engine(report):
+    log("")
+    log("== 1. Engine throughput, file to file (median of the rounds; timed part after imports; "
+        "MB/s = 10^6 plaintext bytes/s)")
+    for block in report["sizes"]:
+        size = block["size"]
+        by_key = {(row["case"], row["op"]): row for row in block["results"]}
+        rows = []
+        for row in block["results"]:
+            engine = by_key[("engine", row["op"])]
+            speed = row["median_seconds"] / engine["median_seconds"]  # >1: the engine is faster
+            rows.append([row["label"], row["op"], fmt(row["median_seconds"], 3), fmt(row["mb_per_s"], 0),
+                         fmt(row["median_kms_seconds"], 3), fmt(row["median_process_seconds"], 2),
+                         fmt(row["peak_rss_mib"], 0), fmt(speed)])
+        log("")
+        log(f"-- {human_size(size)}, {block['rounds']} rounds (load average at start {block['loadavg_at_start'][0]:.1f})")
+        print_table(["peer", "op", "median s", "MB/s", "KMS s", "process s", "peak RSS MiB", "engine speed x"], rows)
+        engine_targets(size, by_key)
+    analysis = report.get("analysis")
+    if analysis:
+        log("")
+        log(f"-- why: engine vs raw AES-GCM by frame length, {human_size(analysis['size'])}, one process, "
+            "median of 3 (decrypt without fsync)")
+        rows = []
+        for frame, parts in analysis["frame_sweep"].items():
+            rows.append([human_size(int(frame)), fmt(parts["raw_encrypt"], 3), fmt(parts["encrypt"], 3),
+                         fmt(parts["raw_encrypt"] / parts["encrypt"]), fmt(parts["raw_decrypt"], 3),
+                         fmt(parts["decrypt"], 3), fmt(parts["raw_decrypt"] / parts["decrypt"])])
+        print_table(["frame", "raw enc s", "engine enc s", "ratio", "raw dec s", "engine dec s", "ratio"], rows)
+        log("   fixed costs, median of 5 (s): " + "; ".join(
+            f"{name} {seconds:.4f}" for name, seconds in analysis.get("fixed_costs", {}).items()))
+        for op, profile in analysis["profiles"].items():
+            log(f"   profile of one engine {op} at {human_size(ENGINE_FRAME)} frames, own time "
+                f"(total {profile['total_seconds']:.3f} s): "
+                + "; ".join(f"{entry['function']} {entry['own_seconds']:.3f}" for entry in profile["top_own_time"][:6]))
+
+
+def engine_targets(size, by_key):
+    name = human_size(size)
+    for op in ("encrypt", "decrypt"):
+        engine = by_key[("engine", op)]
+        # Like for like: decrypt_file fsyncs its output before the rename, so its raw peer does too.
+        raw_case = "raw_fsync" if op == "decrypt" else "raw"
+        raw = by_key[(raw_case, op)]
+        ratio = raw["median_seconds"] / engine["median_seconds"]
+        streaming = None
+        if engine["median_kms_seconds"] is not None:
+            streaming = raw["median_seconds"] / max(engine["median_seconds"] - engine["median_kms_seconds"], 1e-9)
+        verdict = target("engine", f"{op} {name}: engine / raw AES-GCM{' + fsync' if op == 'decrypt' else ''}",
+                         ratio, ">= 0.70", ratio >= 0.70,
+                         f"without the KMS round trip: {fmt(streaming)}; vs raw without fsync: "
+                         f"{fmt(by_key[('raw', op)]['median_seconds'] / engine['median_seconds'])}")
+        log(f"   target {op} engine >= 0.70 x raw AES-GCM{' + fsync' if op == 'decrypt' else ''}: "
+            f"{ratio:.2f} {verdict} (without the KMS round trip {fmt(streaming)})")
+        cli = by_key.get(("cli_defaults", op))
+        if cli:
+            ratio = cli["median_seconds"] / engine["median_seconds"]
+            verdict = target("engine", f"{op} {name}: engine / aws-encryption-cli defaults", ratio, ">= 5",
+                             ratio >= 5)
+            log(f"   target {op} engine >= 5 x aws-encryption-cli defaults: {ratio:.2f} {verdict}")
+        rss = engine["peak_rss_mib"]
+        verdict = target("engine", f"{op} {name}: engine peak RSS MiB", rss, "< 100", rss < 100)
+        log(f"   target {op} engine peak RSS < 100 MiB: {rss:.0f} MiB {verdict}")
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. envelope.kms.copy vs ansible.builtin.copy, whole ansible-playbook runs, local connection
+
+
+class CopyBench:
+
+    def __init__(self, server, key_arn, rounds):
+        self.server = server
+        self.key_arn = key_arn
+        self.rounds = rounds  # 0: 3 for the big file, 2 for the small files
+        self.folder = os.path.join(WORK, "copy")
+        remove(self.folder)
+        os.makedirs(self.folder)
+        self.runner = PlaybookRunner(self.folder, server.environment())
+
+    def playbook(self, name, module, args, loop=None):
+        task = {"name": "Copy", module: dict(args)}
+        if module == "envelope.kms.copy":
+            task[module]["key_id"] = "{{ bench_key_arn }}"
+        if loop is not None:
+            task["loop"] = loop
+        play = [{"name": "Bench", "hosts": "targets", "gather_facts": False, "tasks": [task]}]
+        return self.runner.write(json.dumps(play, indent=1), name=name)
+
+    def timed(self, playbook, expect_changed, record_kms):
+        if record_kms:
+            self.server.start_recording()
+        started = time.perf_counter()
+        run = self.runner.run(playbook, extra_vars={"bench_key_arn": self.key_arn})
+        elapsed = time.perf_counter() - started
+        run.assert_ok()
+        changed = run.changed("localhost")
+        if bool(changed) != expect_changed:
+            raise RuntimeError(f"{playbook}: changed={changed}, expected {'some' if expect_changed else 'none'}")
+        calls = dict(self.server.kms_calls()) if record_kms else {}
+        return elapsed, calls
+
+    def scenario(self, label, rounds, make_playbook, dest_dir):
+        """Each round: for each peer (order alternating), a first run into an empty dest folder, then
+        an idempotent re-run."""
+        peers = {peer: make_playbook(peer) for peer in ("ansible.builtin.copy", "envelope.kms.copy")}
+        times = collections.defaultdict(list)
+        kms = {}
+        for round_index in range(rounds):
+            order = list(peers) if round_index % 2 == 0 else list(reversed(list(peers)))
+            for peer in order:
+                folder = dest_dir(peer)
+                remove(folder)
+                os.makedirs(folder)
+                ours = peer == "envelope.kms.copy"
+                first, first_calls = self.timed(peers[peer], True, ours)
+                again, again_calls = self.timed(peers[peer], False, ours)
+                times[(peer, "first run")].append(first)
+                times[(peer, "re-run")].append(again)
+                if ours:
+                    kms = {"first run": first_calls, "re-run": again_calls}
+            log(f"   {label}: round {round_index + 1}/{rounds} done "
+                f"(load average {os.getloadavg()[0]:.1f})")
+        results = []
+        for run_kind in ("first run", "re-run"):
+            builtin = median(times[("ansible.builtin.copy", run_kind)])
+            ours = median(times[("envelope.kms.copy", run_kind)])
+            results.append(dict(run=run_kind, builtin_median_seconds=builtin, envelope_median_seconds=ours,
+                                ratio=ours / builtin, kms_calls=kms.get(run_kind, {}),
+                                builtin_samples=times[("ansible.builtin.copy", run_kind)],
+                                envelope_samples=times[("envelope.kms.copy", run_kind)]))
+        for peer in peers:
+            remove(dest_dir(peer))
+        return results
+
+    def run(self, big_size, small_count):
+        host_dir = os.path.join(self.folder, "hosts", "localhost")
+        report = dict(loadavg_at_start=os.getloadavg(), scenarios=[])
+
+        big = make_random_file(os.path.join(WORK, "copy-src", f"big-{big_size}"), big_size)
+        label = f"one {human_size(big_size)} file"
+        log(f"-- {label}")
+        rounds = self.rounds or 3
+        results = self.scenario(
+            label, rounds,
+            lambda peer: self.playbook(f"big-{peer}.yml", peer,
+                                       {"src": big, "dest": f"{host_dir}/{peer}/big", "mode": "0600"}),
+            lambda peer: os.path.join(host_dir, peer),
+        )
+        report["scenarios"].append(dict(name=label, kind="big", size=big_size, count=1, rounds=rounds,
+                                        results=results))
+
+        sources = os.path.join(WORK, "copy-src", "small")
+        for index in range(small_count):
+            make_random_file(os.path.join(sources, f"f{index}"), SMALL_FILE_SIZE)
+        label = f"{small_count} files of {human_size(SMALL_FILE_SIZE)} in a loop"
+        log(f"-- {label}")
+        rounds = self.rounds or 2
+        results = self.scenario(
+            label, rounds,
+            lambda peer: self.playbook(f"small-{peer}.yml", peer,
+                                       {"src": sources + "/f{{ item }}", "dest": f"{host_dir}/{peer}/f{{{{ item }}}}",
+                                        "mode": "0600"},
+                                       loop="{{ range(%d) | list }}" % small_count),
+            lambda peer: os.path.join(host_dir, peer),
+        )
+        report["scenarios"].append(dict(name=label, kind="small", size=SMALL_FILE_SIZE, count=small_count,
+                                        rounds=rounds, results=results))
+        return report
+
+
+def print_copy(report):
+    log("")
+    log("== 2. envelope.kms.copy vs ansible.builtin.copy: whole ansible-playbook runs, local connection "
+        "(median of the rounds, peers alternating)")
+    rows = []
+    for scenario in report["scenarios"]:
+        for result in scenario["results"]:
+            calls = result["kms_calls"]
+            extra = (result["envelope_median_seconds"] - result["builtin_median_seconds"]) / scenario["count"]
+            rows.append([scenario["name"], result["run"], scenario["rounds"], fmt(result["builtin_median_seconds"]),
+                         fmt(result["envelope_median_seconds"]), fmt(result["ratio"]),
+                         f"{extra:+.2f}" + (" /file" if scenario["count"] > 1 else ""),
+                         calls.get("GenerateDataKey", 0), calls.get("Decrypt", 0), calls.get("DescribeKey", 0)])
+    print_table(["scenario", "run", "rounds", "builtin copy s", "envelope.kms.copy s", "ratio", "extra s",
+                 "GenerateDataKey", "Decrypt", "DescribeKey"], rows)
+    for scenario in report["scenarios"]:
+        wanted = 1.3 if scenario["kind"] == "big" else 1.15
+        for result in scenario["results"]:
+            verdict = target("copy", f"{scenario['name']}, {result['run']}: envelope.kms.copy / ansible.builtin.copy",
+                             result["ratio"], f"<= {wanted}", result["ratio"] <= wanted)
+            log(f"   target {scenario['name']}, {result['run']}: <= {wanted} x builtin copy: "
+                f"{result['ratio']:.2f} {verdict}")
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. KMS requests per deploy: the lifecycle role, 10 secrets, 1/5/20 hosts
+
+
+def bench_role(server, host_counts):
+    report = []
+    for hosts in host_counts:
+        server.reset()
+        folder = os.path.join(WORK, f"role-{hosts}")
+        remove(folder)
+        os.makedirs(folder)
+        # Pipelining saves a file transfer per module run; it changes no KMS request (the counts are
+        # the point here, the wall time is information only).
+        runner = PlaybookRunner(folder, dict(server.environment(), ANSIBLE_PIPELINING="1"))
+        names = [f"host{index:02d}" for index in range(hosts)]
+        runner.set_hosts(names)
+        files = [{"content": f"secret number {index}\n" + "x" * 200, "dest": "{{ host_dir }}/secret-%d" % index}
+                 for index in range(ROLE_SECRETS)]
+        play = [{
+            "name": "Bench the lifecycle role",
+            "hosts": "targets",
+            "gather_facts": False,
+            "roles": [{"role": "envelope.kms.lifecycle", "vars": {
+                "lifecycle_name": f"bench-{hosts}",
+                "lifecycle_files": files,
+                "lifecycle_cache_dir": os.path.join(folder, "cache"),
+            }}],
+        }]
+        playbook = runner.write(json.dumps(play, indent=1), name="role.yml")
+        entry = dict(hosts=hosts, secrets=ROLE_SECRETS, runs={})
+        for run_kind in ("first run", "re-run"):
+            server.start_recording()
+            started = time.perf_counter()
+            run = runner.run(playbook)
+            elapsed = time.perf_counter() - started
+            run.assert_ok()
+            calls = server.kms_calls()
+            changed = sum(stats["changed"] for stats in run.stats.values())
+            deployed = sum(1 for name in names for index in range(ROLE_SECRETS)
+                           if os.path.isfile(os.path.join(folder, "hosts", name, f"secret-{index}")))
+            entry["runs"][run_kind] = dict(seconds=elapsed, changed=changed, files_on_hosts=deployed,
+                                           kms_calls=dict(calls), kms_total=sum(calls.values()))
+        report.append(entry)
+        log(f"   role with {hosts} host(s) done")
+    return report
+
+
+def print_role(report):
+    log("")
+    log(f"== 3. KMS requests per deploy: role envelope.kms.lifecycle, {ROLE_SECRETS} secrets (moto request recorder; "
+        "wall time with pipelining, information only)")
+    rows = []
+    for entry in report:
+        for run_kind, run in entry["runs"].items():
+            calls = run["kms_calls"]
+            rows.append([entry["hosts"], run_kind, calls.get("GenerateDataKey", 0), calls.get("Decrypt", 0),
+                         calls.get("DescribeKey", 0), run["kms_total"], run["changed"],
+                         f"{run['files_on_hosts']}/{entry['hosts'] * ROLE_SECRETS}", fmt(run["seconds"], 1)])
+    print_table(["hosts", "run", "GenerateDataKey", "Decrypt", "DescribeKey", "all KMS", "changed", "files on hosts",
+                 "wall s"], rows)
+    for entry in report:
+        first = entry["runs"]["first run"]["kms_calls"].get("GenerateDataKey", 0)
+        again = entry["runs"]["re-run"]["kms_calls"].get("GenerateDataKey", 0)
+        verdict = target("role", f"{entry['hosts']} hosts, first run: GenerateDataKey", first,
+                         f"<= {ROLE_SECRETS}", first <= ROLE_SECRETS)
+        log(f"   target {entry['hosts']} hosts, first run: GenerateDataKey <= {ROLE_SECRETS}: {first} {verdict}")
+        verdict = target("role", f"{entry['hosts']} hosts, re-run: GenerateDataKey", again, "0", again == 0)
+        log(f"   target {entry['hosts']} hosts, re-run: GenerateDataKey = 0: {again} {verdict}")
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Where the time goes in one envelope.kms.copy call: cProfile of the action's run in the worker
+
+# (label, file suffix, function): cumulative times, nested as the labels' indentation shows.
+PROFILE_ROWS = (
+    ("action run(), total", None, None),
+    ("  options: argument spec validation", "plugin_utils/action.py", "load_options"),
+    ("  engine set-up (boto3 session and client)", "plugin_utils/action.py", "engine"),
+    ("  read the existing envelope back (wc -c, fetch_file)", "plugins/action/copy.py", "_fetch_existing"),
+    ("    fetch_file (transfer host -> controller)", "connection/local.py", "fetch_file"),
+    ("  resolve key ARN (DescribeKey)", "module_utils/envelope.py", "resolve_key_arns"),
+    ("  compare with the plaintext (Decrypt + AES + compare)", "module_utils/envelope.py", "compare"),
+    ("  encrypt (GenerateDataKey + AES + write)", "module_utils/envelope.py", "_encrypt_stream"),
+    ("  KMS API calls, all (botocore)", "botocore/client.py", "_make_api_call"),
+    ("  ansible.builtin.copy action (ours: _hand_over)", "ansible/plugins/action/copy.py", "run"),
+    ("    checksum of the local source (sha1)", "ansible/utils/hashing.py", "secure_hash"),
+    ("    module runs (_execute_module: stat, copy or file)", "ansible/plugins/action/__init__.py", "_execute_module"),
+    ("    file transfer (put_file)", "connection/local.py", "put_file"),
+    ("    low-level commands, all (mkdir/chmod/python/rm)", "ansible/plugins/action/__init__.py",
+     "_low_level_execute_command"),
+)
+
+
+def profile_breakdown(path):
+    stats = pstats.Stats(path).stats
+    total = max((entry[3] for entry in stats.values()), default=0.0)
+    breakdown = []
+    for label, suffix, function in PROFILE_ROWS:
+        if suffix is None:
+            breakdown.append(dict(label=label, seconds=total, calls=1))
+            continue
+        seconds = 0.0
+        calls = 0
+        for key, value in stats.items():
+            if key[2] == function and key[0].replace("\\", "/").endswith(suffix):
+                seconds += value[3]  # cumulative
+                calls += value[0]  # primitive calls
+        breakdown.append(dict(label=label, seconds=seconds if calls else None, calls=calls))
+    return breakdown
+
+
+def top_functions(path, count=12):
+    stats = pstats.Stats(path).stats
+    rows = sorted(stats.items(), key=lambda item: item[1][3], reverse=True)[:count]
+    return [dict(function=f"{os.path.relpath(key[0], ROOT) if key[0].startswith(ROOT) else key[0]}:{key[1]}({key[2]})",
+                 cumulative=value[3], own=value[2], calls=value[1]) for key, value in rows]
+
+
+def bench_profile(server, key_arn, big_size):
+    """One task per playbook, profiled in the worker by bench/action_plugins/bench_profiled.py."""
+    folder = os.path.join(WORK, "profile")
+    remove(folder)
+    os.makedirs(folder)
+    environment = dict(server.environment(), ANSIBLE_ACTION_PLUGINS=ACTION_PLUGINS)
+    runner = PlaybookRunner(folder, environment)
+    host_dir = os.path.join(folder, "hosts", "localhost")
+    small = make_random_file(os.path.join(WORK, "copy-src", "small", "f0"), SMALL_FILE_SIZE)
+    big = make_random_file(os.path.join(WORK, "copy-src", f"big-{big_size}"), big_size)
+    report = []
+    for case, source in ((f"{human_size(SMALL_FILE_SIZE)} file", small), (f"{human_size(big_size)} file", big)):
+        for action in ("envelope.kms.copy", "ansible.builtin.copy"):
+            args = {"src": source, "dest": f"{host_dir}/{action}-{os.path.basename(source)}", "mode": "0600"}
+            if action == "envelope.kms.copy":
+                args["key_id"] = key_arn
+            for run_kind in ("first run", "re-run"):
+                profiles = os.path.join(folder, "profiles", f"{action}-{len(report)}")
+                play = [{"name": "Profile", "hosts": "targets", "gather_facts": False,
+                         "vars": {"bench_wrapped_action": action, "bench_profile_dir": profiles},
+                         "tasks": [{"name": "Copy", "bench_profiled": args}]}]
+                playbook = runner.write(json.dumps(play, indent=1))
+                started = time.perf_counter()
+                run = runner.run(playbook)
+                wall = time.perf_counter() - started
+                run.assert_ok()
+                record_path = glob.glob(os.path.join(profiles, "*.json"))[0]
+                with open(record_path, encoding="utf-8") as handle:
+                    record = json.load(handle)
+                run_prof = record_path[:-len(".json")] + ".run.prof"
+                load_prof = record_path[:-len(".json")] + ".load.prof"
+                report.append(dict(case=case, action=action, run=run_kind, changed=run.changed("localhost"),
+                                   playbook_seconds=wall, load_seconds=record["load_seconds"],
+                                   run_seconds=record["run_seconds"], boto3_loaded_before=record["boto3_loaded_before"],
+                                   breakdown=profile_breakdown(run_prof), top=top_functions(run_prof),
+                                   load_top=top_functions(load_prof, 5), run_profile=run_prof,
+                                   load_profile=load_prof))
+    return report
+
+
+def print_profile(report):
+    log("")
+    log("== 4. Where the time goes in one copy task (cProfile of the action in the worker process; cumulative s, "
+        "nested rows are part of the row above; profiling inflates Python-heavy parts)")
+    columns = [(entry["case"], entry["action"], entry["run"]) for entry in report]
+    header = ["part"] + [f"{'ours' if action == 'envelope.kms.copy' else 'builtin'} {case} {run}"
+                         for case, action, run in columns]
+    rows = [["ansible-playbook wall (whole run)"] + [fmt(entry["playbook_seconds"]) for entry in report],
+            ["load the action plugin (imports)"] + [fmt(entry["load_seconds"]) for entry in report]]
+    for index, profile_row in enumerate(PROFILE_ROWS):
+        cells = []
+        for entry in report:
+            part = entry["breakdown"][index]
+            cells.append("-" if part["seconds"] is None else f"{part['seconds']:.3f}"
+                         + (f" ({part['calls']}x)" if part["calls"] > 1 else ""))
+        rows.append([profile_row[0]] + cells)
+    print_table(header, rows)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def summary():
+    log("")
+    log("== Targets")
+    rows = [[entry["section"], entry["name"], fmt(entry["value"]) if isinstance(entry["value"], float)
+             else entry["value"], entry["target"], "ok" if entry["ok"] else "MISS", entry["note"]] for entry in TARGETS]
+    print_table(["section", "measure", "value", "target", "verdict", "note"], rows)
+    held = sum(1 for entry in TARGETS if entry["ok"])
+    log(f"{held}/{len(TARGETS)} targets hold")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--big", action="store_true", help="add 1 GiB to the engine sizes; 1 GiB copy; 200 small files")
+    parser.add_argument("--only", default="engine,copy,role,profile",
+                        help="comma-separated sections: engine, copy, role, profile")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sizes and one round: checks that the bench works (a few minutes), measures nothing")
+    parser.add_argument("--rounds", type=int, default=0,
+                        help="rounds per measurement (default: engine 5, 3 for 1 GiB; copy 3 big, 2 small)")
+    parser.add_argument("--output", default=os.path.join(BUILD, "results.json"))
+    args = parser.parse_args(argv)
+    sections = [section.strip() for section in args.only.split(",") if section.strip()]
+    if args.smoke:
+        args.rounds = 1
+    started = time.perf_counter()
+    os.makedirs(WORK, exist_ok=True)
+
+    cli_python = ensure_cli_venv() if "engine" in sections else None
+    results = dict(
+        started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        options=dict(big=args.big, sections=sections, rounds=args.rounds or None),
+        machine=dict(cpus=os.cpu_count(), platform=platform.platform(), python=platform.python_version(),
+                     loadavg_at_start=os.getloadavg()),
+        versions=package_versions(PYTHON, ["ansible-core", "aws-encryption-sdk", "cryptography", "boto3", "moto"]),
+    )
+    if cli_python:
+        results["versions"]["cli_venv"] = package_versions(
+            cli_python, ["aws-encryption-sdk-cli", "aws-encryption-sdk", "cryptography"])
+    log(f"make bench: sections {', '.join(sections)}{' (big sizes)' if args.big else ''}; "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+
+    with KmsServer() as server:
+        import boto3  # pylint: disable=import-outside-toplevel
+
+        kms = boto3.client("kms", endpoint_url=server.url, region_name=REGION, aws_access_key_id="testing",
+                           aws_secret_access_key="testing")
+        key_arn = kms.create_key(Description="make bench")["KeyMetadata"]["Arn"]
+
+        section_seconds = results["section_seconds"] = {}
+        if "engine" in sections:
+            sizes = [1 * MIB] if args.smoke else [1 * MIB, 64 * MIB] + ([1 * GIB] if args.big else [])
+            log(f"\n1. engine: {', '.join(human_size(size) for size in sizes)}")
+            section_started = time.perf_counter()
+            results["engine"] = EngineBench(server, key_arn, cli_python, args.rounds).run(
+                sizes, 4 * MIB if args.smoke else 64 * MIB)
+            section_seconds["engine"] = time.perf_counter() - section_started
+            print_engine(results["engine"])
+        if "copy" in sections:
+            big_size = 8 * MIB if args.smoke else 1 * GIB if args.big else 256 * MIB
+            small_count = 5 if args.smoke else 200 if args.big else 50
+            log("\n2. copy")
+            section_started = time.perf_counter()
+            results["copy"] = CopyBench(server, key_arn, args.rounds).run(big_size, small_count)
+            section_seconds["copy"] = time.perf_counter() - section_started
+            print_copy(results["copy"])
+        if "role" in sections:
+            log("\n3. role")
+            section_started = time.perf_counter()
+            results["role"] = bench_role(server, (1, 2) if args.smoke else ROLE_HOSTS)
+            section_seconds["role"] = time.perf_counter() - section_started
+            print_role(results["role"])
+            server.reset()
+            key_arn = kms.create_key(Description="make bench")["KeyMetadata"]["Arn"]
+        if "profile" in sections:
+            log("\n4. profile")
+            section_started = time.perf_counter()
+            results["profile"] = bench_profile(server, key_arn, 8 * MIB if args.smoke else 256 * MIB)
+            section_seconds["profile"] = time.perf_counter() - section_started
+            print_profile(results["profile"])
+
+    summary()
+    results["targets"] = TARGETS
+    results["elapsed_seconds"] = time.perf_counter() - started
+    results["machine"]["loadavg_at_end"] = os.getloadavg()
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, "w", encoding="utf-8") as handle:
+        json.dump(results, handle, indent=1, default=str)
+    log(f"\nresults: {args.output} ({results['elapsed_seconds'] / 60:.1f} min: "
+        + ", ".join(f"{name} {seconds / 60:.1f}" for name, seconds in results.get("section_seconds", {}).items())
+        + f"; load average now {os.getloadavg()[0]:.1f})")
+
+
+if __name__ == "__main__":
+    main()
