@@ -111,8 +111,8 @@ enabled:
 rotation_period_days:
   description:
     - Days between automatic rotations after the task.
-    - Null when automatic rotation is off, or when the endpoint does not report the period and
-      the task did not set it.
+    - Null when automatic rotation is off, or when the endpoint does not report the period (some
+      emulators) and this run did not just set it, for example on an unchanged re-run.
   returned: always
   type: int
   sample: 180
