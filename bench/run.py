@@ -355,10 +355,12 @@ def engine_targets(size, by_key):
         if cli:
             # The CLI's time includes making its KMS client: so does the engine's here.
             ratio = cli["median_seconds"] / engine["median_seconds_with_client"]
+            without_client = cli["median_seconds"] / engine["median_seconds"]
+            note = (f"engine {engine['median_seconds_with_client']:.3f} s incl. making its boto3 client; "
+                    f"without it: {without_client:.2f}")
             verdict = target("engine", f"{op} {name}: engine / aws-encryption-cli defaults", ratio, ">= 5",
-                             ratio >= 5, f"engine {engine['median_seconds_with_client']:.3f} s incl. its boto3 client")
-            log(f"   target {op} engine >= 5 x aws-encryption-cli defaults: {ratio:.2f} {verdict} "
-                f"(engine time incl. making its boto3 client, {engine['median_seconds_with_client']:.3f} s)")
+                             ratio >= 5, note)
+            log(f"   target {op} engine >= 5 x aws-encryption-cli defaults: {ratio:.2f} {verdict} ({note})")
         rss = engine["peak_rss_mib"]
         verdict = target("engine", f"{op} {name}: engine peak RSS MiB", rss, "< 100", rss < 100)
         log(f"   target {op} engine peak RSS < 100 MiB: {rss:.0f} MiB {verdict}")
