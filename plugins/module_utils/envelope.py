@@ -680,6 +680,9 @@ if HAS_ESDK:
         master_key_class = _RecordingKmsMasterKey
 
         def __new__(cls, client_for_region=None, failure_log=None, **kwargs):
+            # The library's config makes a full botocore Session per provider by default (~15 ms of
+            # handler set-up) only to build clients we supply ourselves: hand it an idle one.
+            kwargs.setdefault("botocore_session", _idle_botocore_session())
             return super().__new__(cls, **kwargs)
 
         def __init__(self, client_for_region=None, failure_log=None, **kwargs):
@@ -701,6 +704,16 @@ if HAS_ESDK:
 
     class _DiscoveryProvider(_EngineClientsMixin, DiscoveryAwsKmsMasterKeyProvider):
         """Decrypt with whichever KMS key wrapped the data key (optionally limited to accounts)."""
+
+
+_IDLE_SESSION = []
+
+
+def _idle_botocore_session():
+    """One botocore Session per process that never makes a client (see _EngineClientsMixin)."""
+    if not _IDLE_SESSION:
+        _IDLE_SESSION.append(botocore.session.Session(include_builtin_handlers=False))
+    return _IDLE_SESSION[0]
 
 
 def _unwrap_client(client):

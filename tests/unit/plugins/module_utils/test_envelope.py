@@ -240,6 +240,25 @@ def test_one_engine_is_reused_across_files(kms, engine, keys, tmp_path):
     assert len(engine._providers) == 1  # one master key provider, built once
 
 
+def test_providers_do_not_build_a_botocore_session_each(kms, keys, tmp_path, monkeypatch):
+    """The library's provider config defaults to a new botocore Session (handler set-up, ~15 ms)
+    that our clients make useless: providers share one idle session per process."""
+    made = []
+    real_init = botocore.session.Session.__init__
+
+    def counting_init(self, *args, **kwargs):
+        made.append(kwargs.get("include_builtin_handlers", True))
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(botocore.session.Session, "__init__", counting_init)
+    for index in range(3):
+        engine = Engine(kms)  # a new engine each time: new providers
+        engine.encrypt_bytes(b"item %d" % index, tmp_path / f"{index}.enc", keys.first, CONTEXT)
+        assert engine.decrypt_bytes(tmp_path / f"{index}.enc", CONTEXT)[0] == b"item %d" % index
+    assert True not in made  # no full Session with its builtin handlers
+    assert len(made) <= 1
+
+
 def test_amazon_aws_retrying_wrapper_is_accepted(kms, keys, tmp_path):
     wrapped = RetryingBotoClientWrapper(kms, AWSRetry.jittered_backoff(retries=2))
     engine = Engine(wrapped)
