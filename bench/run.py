@@ -267,7 +267,7 @@ class EngineBench:
         return report
 
     def run_size(self, size, cases):
-        rounds = self.rounds or (5 if size <= 64 * MIB else 3)
+        rounds = self.rounds or 3
         if size < 64 * MIB:
             cases = [case for case in cases if case[0] not in LARGE_ONLY_CASES]
         plain = make_random_file(os.path.join(self.folder, f"plain-{size}"), size)
@@ -739,7 +739,7 @@ def main(argv=None):
     parser.add_argument("--smoke", action="store_true",
                         help="tiny sizes and one round: checks that the bench works (a few minutes), measures nothing")
     parser.add_argument("--rounds", type=int, default=0,
-                        help="rounds per measurement (default: engine 5, 3 for 1 GiB; copy 3 big, 1 small)")
+                        help="rounds per measurement (default: engine 3; copy 3 big, 1 small)")
     parser.add_argument("--output", default=os.path.join(BUILD, "results.json"))
     args = parser.parse_args(argv)
     sections = [section.strip() for section in args.only.split(",") if section.strip()]
