@@ -174,6 +174,7 @@ class EngineBench:
 
     def worker(self, python, spec):
         remove(spec["dest"])  # truncating or replacing an old output is not part of the work
+        os.sync()  # the previous measurement's dirty pages are written back before this one starts
         started = time.perf_counter()
         completed = subprocess.run([python, WORKER, json.dumps(spec)], env=self.env, capture_output=True, text=True,
                                    check=False)
@@ -202,7 +203,7 @@ class EngineBench:
                 argv = ["-e" if op == "encrypt" else "-d", "-i", src, "-o", dest, "-w", f"key={self.key_arn}", "-S"]
                 if op == "encrypt":
                     argv += list(extra)
-                return dict(kind="cli", op=op, src=src, dest=dest, argv=argv)
+                return dict(kind="cli", op=op, src=src, dest=dest, argv=argv, fsync=op == "decrypt")
             return spec
 
         both = ("encrypt", "decrypt")
@@ -416,6 +417,7 @@ class CopyBench:
     def timed(self, playbook, expect_changed, record_kms):
         if record_kms:
             self.server.start_recording()
+        os.sync()  # as in EngineBench.worker
         started = time.perf_counter()
         run = self.runner.run(playbook, extra_vars={"bench_key_arn": self.key_arn})
         elapsed = time.perf_counter() - started
@@ -778,8 +780,8 @@ def main(argv=None):
                 sizes, 4 * MIB if args.smoke else 64 * MIB)
             section_seconds["engine"] = time.perf_counter() - section_started
             print_engine(results["engine"])
+        big_size = 8 * MIB if args.smoke else 1 * GIB if args.big else 256 * MIB  # copy and profile
         if "copy" in sections:
-            big_size = 8 * MIB if args.smoke else 1 * GIB if args.big else 256 * MIB
             small_count = 5 if args.smoke else 200 if args.big else 50
             log("\n2. copy")
             section_started = time.perf_counter()
@@ -797,7 +799,7 @@ def main(argv=None):
         if "profile" in sections:
             log("\n4. profile")
             section_started = time.perf_counter()
-            results["profile"] = bench_profile(server, key_arn, 8 * MIB if args.smoke else 256 * MIB)
+            results["profile"] = bench_profile(server, key_arn, big_size)
             section_seconds["profile"] = time.perf_counter() - section_started
             print_profile(results["profile"])
 

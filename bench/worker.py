@@ -18,7 +18,8 @@ Spec keys: kind (raw | engine | cli), op (encrypt | decrypt), src, dest, and
           fsync (flush the output to disk before the clock stops, as the engine's decrypt_file does)
   engine: key_arn, endpoint_url, frame_length, collections (path holding ansible_collections),
           checksums / durable (Engine.encrypt_file options; the copy action uses False / False)
-  cli:    argv (aws-encryption-cli arguments; it finds the endpoint in AWS_ENDPOINT_URL)
+  cli:    argv (aws-encryption-cli arguments; it finds the endpoint in AWS_ENDPOINT_URL), fsync (flush
+          its output file to disk before the clock stops: decrypts, like decrypt_file)
 """
 
 import json
@@ -115,6 +116,10 @@ def cli(spec):
     timer = SetUpTimer(botocore.session.Session, ("__init__", "create_client"))
     started = time.perf_counter()
     error = aws_encryption_sdk_cli.cli(spec["argv"])
+    if not error and spec.get("fsync"):
+        # like for like with decrypt_file, which makes its output durable before it returns
+        with open(spec["dest"], "rb") as handle:
+            os.fsync(handle.fileno())
     elapsed = time.perf_counter() - started
     if error:
         raise SystemExit(f"aws-encryption-cli failed: {error}")
