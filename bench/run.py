@@ -639,7 +639,7 @@ def top_functions(paths, count=12):
                  cumulative=value[3], own=value[2], calls=value[1]) for key, value in rows]
 
 
-PROFILE_LOOP_ITEMS = 5
+PROFILE_LOOP_ITEMS = 3
 
 
 def bench_profile(server, key_arn, big_size):
@@ -678,6 +678,7 @@ def bench_profile(server, key_arn, big_size):
                          "vars": {"bench_wrapped_action": action, "bench_profile_dir": profiles},
                          "tasks": [task]}]
                 playbook = runner.write(json.dumps(play, indent=1))
+                os.sync()  # as in EngineBench.worker
                 started = time.perf_counter()
                 run = runner.run(playbook)
                 wall = time.perf_counter() - started
