@@ -22,6 +22,7 @@ providers and resolved key ARNs. It is not thread-safe.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import logging
@@ -706,14 +707,10 @@ if HAS_ESDK:
         """Decrypt with whichever KMS key wrapped the data key (optionally limited to accounts)."""
 
 
-_IDLE_SESSION = []
-
-
+@functools.lru_cache(maxsize=1)
 def _idle_botocore_session():
     """One botocore Session per process that never makes a client (see _EngineClientsMixin)."""
-    if not _IDLE_SESSION:
-        _IDLE_SESSION.append(botocore.session.Session(include_builtin_handlers=False))
-    return _IDLE_SESSION[0]
+    return botocore.session.Session(include_builtin_handlers=False)
 
 
 def _unwrap_client(client):
