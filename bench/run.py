@@ -52,7 +52,8 @@ ROLE_HOSTS = (1, 5)  # --big adds 20: each host costs ~2 module runs per secret 
 ROLE_HOSTS_BIG = (1, 5, 20)
 # Peers that only add information (the same work as another row, or a variant of it): measured on the
 # bigger sizes, where the streaming differs, not at 1 MiB, where fixed costs decide.
-LARGE_ONLY_CASES = ("engine_defaults", "cli_best_unsigned")
+LARGE_ONLY_CASES = ("engine_defaults",)
+BIG_ONLY_CASES = ("cli_best_unsigned",)
 
 TARGETS = []  # dicts: section, name, value, target, ok, note
 
@@ -160,7 +161,8 @@ def spec_is_cli(case_id):
 class EngineBench:
     """Engine vs raw AES-256-GCM (cryptography, same chunks) vs aws-encryption-cli."""
 
-    def __init__(self, server, key_arn, cli_python, rounds):
+    def __init__(self, server, key_arn, cli_python, rounds, big=False):
+        self.big = big
         self.server = server
         self.key_arn = key_arn
         self.cli_python = cli_python
@@ -226,12 +228,12 @@ class EngineBench:
         return cases
 
     def sweep_cli_frame(self, plaintext):
-        """The CLI's best frame length (its default suite), by median encrypt time of 2 rounds each."""
+        """The CLI's best frame length (its default suite), by encrypt time (median of 2 rounds with --big)."""
         if not self.cli_python:
             return None, {}
         times = collections.defaultdict(list)
         dest = os.path.join(self.folder, "sweep.enc")
-        for round_index in range(2):
+        for round_index in range(2 if self.big else 1):
             frames = CLI_FRAME_SWEEP if round_index % 2 == 0 else tuple(reversed(CLI_FRAME_SWEEP))
             for frame in frames:
                 spec = dict(kind="cli", op="encrypt", src=plaintext, dest=dest,
@@ -270,7 +272,9 @@ class EngineBench:
     def run_size(self, size, cases):
         rounds = self.rounds or 3
         if size < 64 * MIB:
-            cases = [case for case in cases if case[0] not in LARGE_ONLY_CASES]
+            cases = [case for case in cases if case[0] not in LARGE_ONLY_CASES + BIG_ONLY_CASES]
+        elif not self.big:
+            cases = [case for case in cases if case[0] not in BIG_ONLY_CASES]
         plain = make_random_file(os.path.join(self.folder, f"plain-{size}"), size)
         samples = collections.defaultdict(list)
         loadavg = os.getloadavg()
@@ -639,12 +643,12 @@ def top_functions(paths, count=12):
                  cumulative=value[3], own=value[2], calls=value[1]) for key, value in rows]
 
 
-PROFILE_LOOP_ITEMS = 3
+PROFILE_LOOP_ITEMS = 5
 
 
-def bench_profile(server, key_arn, big_size):
+def bench_profile(server, key_arn, big_size, loop=False):
     """One task per playbook, profiled in the worker by bench/action_plugins/bench_profiled.py:
-    a small file, a big file, and small files in a loop (one profile per item, summed)."""
+    a small file, a big file and, with ``loop``, small files in a loop (one profile per item, summed)."""
     folder = os.path.join(WORK, "profile")
     remove(folder)
     os.makedirs(folder)
@@ -655,12 +659,13 @@ def bench_profile(server, key_arn, big_size):
     for index in range(PROFILE_LOOP_ITEMS):
         make_random_file(os.path.join(small_dir, f"f{index}"), SMALL_FILE_SIZE)
     big = make_random_file(os.path.join(WORK, "copy-src", f"big-{big_size}"), big_size)
-    cases = (
+    cases = [
         (f"one {human_size(SMALL_FILE_SIZE)} file", os.path.join(small_dir, "f0"), None),
         (f"one {human_size(big_size)} file", big, None),
-        (f"{PROFILE_LOOP_ITEMS} files of {human_size(SMALL_FILE_SIZE)} in a loop", small_dir + "/f{{ item }}",
-         "{{ range(%d) | list }}" % PROFILE_LOOP_ITEMS),
-    )
+    ]
+    if loop:
+        cases.append((f"{PROFILE_LOOP_ITEMS} files of {human_size(SMALL_FILE_SIZE)} in a loop",
+                      small_dir + "/f{{ item }}", "{{ range(%d) | list }}" % PROFILE_LOOP_ITEMS))
     report = []
     for case, source, loop in cases:
         for action in ("envelope.kms.copy", "ansible.builtin.copy"):
@@ -777,7 +782,7 @@ def main(argv=None):
             sizes = [1 * MIB] if args.smoke else [1 * MIB, 64 * MIB] + ([1 * GIB] if args.big else [])
             log(f"\n1. engine: {', '.join(human_size(size) for size in sizes)}")
             section_started = time.perf_counter()
-            results["engine"] = EngineBench(server, key_arn, cli_python, args.rounds).run(
+            results["engine"] = EngineBench(server, key_arn, cli_python, args.rounds, args.big).run(
                 sizes, 4 * MIB if args.smoke else 64 * MIB)
             section_seconds["engine"] = time.perf_counter() - section_started
             print_engine(results["engine"])
@@ -800,7 +805,7 @@ def main(argv=None):
         if "profile" in sections:
             log("\n4. profile")
             section_started = time.perf_counter()
-            results["profile"] = bench_profile(server, key_arn, big_size)
+            results["profile"] = bench_profile(server, key_arn, big_size, loop=args.big)
             section_seconds["profile"] = time.perf_counter() - section_started
             print_profile(results["profile"])
 
