@@ -646,9 +646,9 @@ def top_functions(paths, count=12):
 PROFILE_LOOP_ITEMS = 5
 
 
-def bench_profile(server, key_arn, big_size, loop=False):
+def bench_profile(server, key_arn, big_size, with_loop=False):
     """One task per playbook, profiled in the worker by bench/action_plugins/bench_profiled.py:
-    a small file, a big file and, with ``loop``, small files in a loop (one profile per item, summed)."""
+    a small file, a big file and, ``with_loop``, small files in a loop (one profile per item, summed)."""
     folder = os.path.join(WORK, "profile")
     remove(folder)
     os.makedirs(folder)
@@ -663,7 +663,7 @@ def bench_profile(server, key_arn, big_size, loop=False):
         (f"one {human_size(SMALL_FILE_SIZE)} file", os.path.join(small_dir, "f0"), None),
         (f"one {human_size(big_size)} file", big, None),
     ]
-    if loop:
+    if with_loop:
         cases.append((f"{PROFILE_LOOP_ITEMS} files of {human_size(SMALL_FILE_SIZE)} in a loop",
                       small_dir + "/f{{ item }}", "{{ range(%d) | list }}" % PROFILE_LOOP_ITEMS))
     report = []
@@ -741,7 +741,8 @@ def summary():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--big", action="store_true", help="add 1 GiB to the engine sizes; 1 GiB copy; 200 small files; the role with 20 hosts too")
+    parser.add_argument("--big", action="store_true",
+                        help="add 1 GiB to the engine sizes; 1 GiB copy; 200 small files; the role with 20 hosts")
     parser.add_argument("--only", default="engine,copy,role,profile",
                         help="comma-separated sections: engine, copy, role, profile")
     parser.add_argument("--smoke", action="store_true",
@@ -805,7 +806,7 @@ def main(argv=None):
         if "profile" in sections:
             log("\n4. profile")
             section_started = time.perf_counter()
-            results["profile"] = bench_profile(server, key_arn, big_size, loop=args.big)
+            results["profile"] = bench_profile(server, key_arn, big_size, with_loop=args.big)
             section_seconds["profile"] = time.perf_counter() - section_started
             print_profile(results["profile"])
 
