@@ -27,11 +27,11 @@ def plan_alias(state, current_target, desired_target):
 
 def apply_alias(client, action, name, target_key_id):
     if action == CREATE:
-        client.create_alias(AliasName=name, TargetKeyId=target_key_id, aws_retry=True)
+        client.create_alias(AliasName=name, TargetKeyId=target_key_id)
     elif action == UPDATE:
-        client.update_alias(AliasName=name, TargetKeyId=target_key_id, aws_retry=True)
+        client.update_alias(AliasName=name, TargetKeyId=target_key_id)
     elif action == DELETE:
-        client.delete_alias(AliasName=name, aws_retry=True)
+        client.delete_alias(AliasName=name)
 
 
 def alias_arn(key_arn, name):

@@ -247,7 +247,7 @@ def diff(dest, existing, action, key_arn, length, encoding, context):
 
 
 # ---------------------------------------------------------------------------------------------
-# KMS calls (client: amazon.aws's RetryingBotoClientWrapper, as kms.kms_client makes it)
+# KMS calls (client: as kms.kms_client makes it, with the collection's retry policy)
 
 
 def read_existing(client, data, context):
@@ -264,7 +264,7 @@ def read_existing(client, data, context):
     if blob is None:
         return ExistingBlob(True, problem=found), None
     try:
-        response = client.decrypt(CiphertextBlob=blob, EncryptionContext=context, aws_retry=True)
+        response = client.decrypt(CiphertextBlob=blob, EncryptionContext=context)
     except is_boto3_error_code("InvalidCiphertextException"):
         return ExistingBlob(True, blob, found, problem=(
             "KMS cannot decrypt it with this encryption context (another context, or a damaged blob)")), None
@@ -276,13 +276,13 @@ def generate(client, key_arn, context, key_spec, number_of_bytes, with_plaintext
     """(CiphertextBlob, plaintext or None) for a new data key under key_arn."""
     params = dict(KeyId=key_arn, EncryptionContext=context, **size_request(key_spec, number_of_bytes))
     if with_plaintext:
-        response = client.generate_data_key(aws_retry=True, **params)
+        response = client.generate_data_key(**params)
         return response["CiphertextBlob"], response["Plaintext"]
-    return client.generate_data_key_without_plaintext(aws_retry=True, **params)["CiphertextBlob"], None
+    return client.generate_data_key_without_plaintext(**params)["CiphertextBlob"], None
 
 
 def reencrypt(client, blob, key_arn, context):
     """The same data key wrapped under key_arn instead (KMS ReEncrypt: it never leaves KMS)."""
     response = client.re_encrypt(CiphertextBlob=blob, SourceEncryptionContext=context, DestinationKeyId=key_arn,
-                                 DestinationEncryptionContext=context, aws_retry=True)
+                                 DestinationEncryptionContext=context)
     return response["CiphertextBlob"]

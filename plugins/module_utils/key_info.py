@@ -21,7 +21,7 @@ from ansible_collections.envelope.kms.plugins.module_utils.kms import (
     key_policy,
     key_summary,
     key_tags,
-    kms_retry,
+    paginate,
     list_aliases,
     list_rotations,
     rotation_status,
@@ -117,8 +117,7 @@ def select_aliases(aliases, key_ids=None):
 
 def list_keys(client):
     """{'KeyId', 'KeyArn'} of every key of the account and region (ListKeys, all pages)."""
-    paginator = client.get_paginator("list_keys")
-    return kms_retry(lambda: paginator.paginate().build_full_result())().get("Keys", [])
+    return paginate(client, "list_keys", "Keys")
 
 
 class KeyVanished(Exception):

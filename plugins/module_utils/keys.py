@@ -347,11 +347,11 @@ def apply_key(client, actions, key_id=None):
     for action, args in actions:
         try:
             if action == CREATE_KEY:
-                key_id = client.create_key(aws_retry=True, **args)["KeyMetadata"]["KeyId"]
+                key_id = client.create_key(**args)["KeyMetadata"]["KeyId"]
             elif action in (CREATE_ALIAS, UPDATE_ALIAS):
-                getattr(client, action)(TargetKeyId=key_id, aws_retry=True, **args)
+                getattr(client, action)(TargetKeyId=key_id, **args)
             else:
-                getattr(client, action)(KeyId=key_id, aws_retry=True, **args)
+                getattr(client, action)(KeyId=key_id, **args)
         except (BotoCoreError, ClientError) as exc:
             raise KeyApplyError(action, key_id, exc) from exc
     return key_id

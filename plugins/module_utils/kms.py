@@ -1,10 +1,14 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""KMS access shared by the modules: the retrying client, name rules and read-only lookups.
+"""KMS access shared by every plugin: the one client factory with the one retry policy, name rules
+and read-only lookups.
 
-Everything here reads; plans and the calls that apply them live beside each module's own helper
-(keys.py, aliases.py, rotation.py) so the comparison logic stays pure and unit-testable.
+Every KMS client of the collection comes from ``kms_client`` (modules, action plugins, the lookup,
+and the clients the envelope engine hands to the AWS Encryption SDK), so every call, GenerateDataKey
+and Decrypt made by the library included, retries throttling and transient KMS errors the same way.
+Everything else here reads; plans and the calls that apply them live beside each module's own
+helper (keys.py, aliases.py, rotation.py) so the comparison logic stays pure and unit-testable.
 """
 
 from __future__ import annotations
@@ -14,13 +18,20 @@ import re
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
+try:
+    from botocore.config import Config
+except ImportError:
+    pass  # AnsibleAWSModule and the plugin bases report a missing botocore
+
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
-# AWSRetry's defaults do not cover KMS's own throttling and transient error codes.
-KMS_RETRYABLE_CODES = ["ThrottlingException", "KMSInternalException", "DependencyTimeoutException"]
-kms_retry = AWSRetry.jittered_backoff(retries=10, delay=1, max_delay=30, catch_extra_error_codes=KMS_RETRYABLE_CODES)
+# The one retry policy: botocore's standard mode retries throttling (ThrottlingException, ...) and
+# transient errors (KMSInternalException is HTTP 500, DependencyTimeoutException 503) with
+# exponential backoff and jitter, up to this many attempts per call. It is client configuration, so
+# it also covers the calls the AWS Encryption SDK makes with our clients. A user's aws_config
+# (amazon.aws's option) is merged over it.
+KMS_RETRIES = {"mode": "standard", "max_attempts": 10}
 
 ALIAS_PREFIX = "alias/"
 RESERVED_ALIAS_PREFIX = "alias/aws/"
@@ -31,9 +42,13 @@ class KmsInputError(ValueError):
     """A user input KMS would reject, caught before any call so the message can say why."""
 
 
-def kms_client(module):
-    """A KMS client whose calls retry throttling when passed aws_retry=True."""
-    return module.client("kms", retry_decorator=kms_retry)
+def kms_client(aws, region=None):
+    """The KMS client of an AnsibleAWSModule or an amazon.aws plugin (anything with amazon.aws's
+    ``client(service, **params)``), for its own region or ``region``, with the retry policy."""
+    params = {"config": Config(retries=dict(KMS_RETRIES))}
+    if region:
+        params["region"] = region
+    return aws.client("kms", **params)
 
 
 def normalize_alias(name):
@@ -58,20 +73,20 @@ def is_alias_reference(key_ref):
 def describe_key(client, key_ref):
     """KeyMetadata for a key id, key ARN, alias name or alias ARN; None when it does not exist."""
     try:
-        return client.describe_key(KeyId=key_ref, aws_retry=True)["KeyMetadata"]
+        return client.describe_key(KeyId=key_ref)["KeyMetadata"]
     except is_boto3_error_code("NotFoundException"):
         return None
 
 
-def _paginate(client, operation, result_key, **params):
-    paginator = client.get_paginator(operation)
-    return kms_retry(lambda: paginator.paginate(**params).build_full_result())().get(result_key, [])
+def paginate(client, operation, result_key, **params):
+    """Every page's ``result_key`` items (each page request retried by the client's policy)."""
+    return client.get_paginator(operation).paginate(**params).build_full_result().get(result_key, [])
 
 
 def list_aliases(client, key_id=None):
     """Aliases as KMS lists them (AliasName, AliasArn, TargetKeyId, ...), for one key or all."""
     params = {"KeyId": key_id} if key_id else {}
-    return _paginate(client, "list_aliases", "Aliases", **params)
+    return paginate(client, "list_aliases", "Aliases", **params)
 
 
 def alias_names(client, key_id):
@@ -79,14 +94,14 @@ def alias_names(client, key_id):
 
 
 def key_tags(client, key_id):
-    tags = _paginate(client, "list_resource_tags", "Tags", KeyId=key_id)
+    tags = paginate(client, "list_resource_tags", "Tags", KeyId=key_id)
     return boto3_tag_list_to_ansible_dict(tags, "TagKey", "TagValue")
 
 
 def key_policy(client, key_id):
     """The key's (only) policy, parsed; None when the caller may not read it."""
     try:
-        policy = client.get_key_policy(KeyId=key_id, PolicyName="default", aws_retry=True)["Policy"]
+        policy = client.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]
     except is_boto3_error_code("AccessDeniedException"):
         return None
     return json.loads(policy)
@@ -106,7 +121,7 @@ def rotation_status(client, key_id):
 
     Fields KMS omits (moto omits RotationPeriodInDays; disabled rotation has no period) are None.
     """
-    status = client.get_key_rotation_status(KeyId=key_id, aws_retry=True)
+    status = client.get_key_rotation_status(KeyId=key_id)
     return {
         "enabled": status["KeyRotationEnabled"],
         "rotation_period_days": status.get("RotationPeriodInDays"),
@@ -116,7 +131,7 @@ def rotation_status(client, key_id):
 
 def list_rotations(client, key_id):
     """Completed rotations (ListKeyRotations), oldest first, snake_cased with ISO dates."""
-    rotations = _paginate(client, "list_key_rotations", "Rotations", KeyId=key_id)
+    rotations = paginate(client, "list_key_rotations", "Rotations", KeyId=key_id)
     return [
         {
             "key_id": rotation.get("KeyId"),

@@ -148,7 +148,7 @@ def read_rotation(client, key_id):
     kms.rotation_status gives the first three; the on-demand start date (set while an on-demand
     rotation runs) only matters here, so this one call reads all four.
     """
-    status = client.get_key_rotation_status(KeyId=key_id, aws_retry=True)
+    status = client.get_key_rotation_status(KeyId=key_id)
     return {
         "enabled": status["KeyRotationEnabled"],
         "rotation_period_days": status.get("RotationPeriodInDays"),
@@ -162,11 +162,11 @@ def apply_rotation(client, key_id, action):
     name, period = action
     if name == ENABLE:
         params = {"RotationPeriodInDays": period} if period else {}
-        client.enable_key_rotation(KeyId=key_id, aws_retry=True, **params)
+        client.enable_key_rotation(KeyId=key_id, **params)
     elif name == DISABLE:
-        client.disable_key_rotation(KeyId=key_id, aws_retry=True)
+        client.disable_key_rotation(KeyId=key_id)
     elif name == ROTATE:
-        client.rotate_key_on_demand(KeyId=key_id, aws_retry=True)
+        client.rotate_key_on_demand(KeyId=key_id)
 
 
 def _iso(value):

@@ -17,7 +17,6 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import aws_argu
 from ansible_collections.amazon.aws.plugins.plugin_utils.base import AWSPluginBase
 
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import HAS_ESDK, Engine
-from ansible_collections.envelope.kms.plugins.module_utils.kms import kms_retry
 
 AWS_OPTIONS = aws_argument_spec()
 
@@ -51,11 +50,6 @@ class EnvelopeActionBase(AWSPluginBase, ActionBase):
     def get_options(self):
         # amazon.aws's plugin base reads the AWS options through this
         return self._options
-
-    def client(self, service, retry_decorator=kms_retry, region=None, **extra_params):
-        if region:
-            extra_params["region"] = region
-        return super().client(service, retry_decorator=retry_decorator, **extra_params)
 
     def engine(self):
         if not HAS_ESDK:

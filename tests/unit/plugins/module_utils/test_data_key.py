@@ -18,9 +18,8 @@ from botocore.stub import Stubber
 from ansible.module_utils.common import warnings as core_warnings
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
 from ansible_collections.envelope.kms.plugins.module_utils import data_key as dk
-from ansible_collections.envelope.kms.plugins.module_utils.kms import KmsInputError, kms_retry
+from ansible_collections.envelope.kms.plugins.module_utils.kms import KmsInputError
 from ansible_collections.envelope.kms.plugins.modules import data_key as data_key_module
 
 KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -179,7 +178,7 @@ def test_write_atomic_failure_leaves_the_old_file_and_no_temp(tmp_path, monkeypa
 def stubbed():
     client = boto3.client("kms", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
     with Stubber(client) as stubber:
-        yield RetryingBotoClientWrapper(client, kms_retry), stubber
+        yield client, stubber
         stubber.assert_no_pending_responses()
 
 
@@ -216,7 +215,7 @@ def run_module(monkeypatch, capsys, setup, check_mode=False, no_log=False, **arg
     stubber = Stubber(client)
     setup(stubber)
     monkeypatch.setattr(core_warnings, "_global_warnings", {})
-    monkeypatch.setattr(data_key_module, "kms_client", lambda module: RetryingBotoClientWrapper(client, kms_retry))
+    monkeypatch.setattr(data_key_module, "kms_client", lambda module: client)
     args.update(_ansible_check_mode=check_mode, _ansible_no_log=no_log)
     with stubber, patch_module_args(args), pytest.raises(SystemExit):
         data_key_module.main()

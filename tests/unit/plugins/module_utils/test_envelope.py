@@ -27,6 +27,8 @@ from botocore.stub import Stubber
 
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry, RetryingBotoClientWrapper
 from ansible_collections.envelope.kms.plugins.module_utils import envelope
+from ansible_collections.envelope.kms.plugins.module_utils._envelope import errors as envelope_errors
+from ansible_collections.envelope.kms.plugins.module_utils._envelope import format as envelope_format
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     DEFAULT_FRAME_LENGTH,
     SIGNED_ALGORITHM,
@@ -103,7 +105,7 @@ def stubbed_client():
 
 
 def header_length(data):
-    return envelope._read_facts(io.BytesIO(data), "test", None)[1]
+    return envelope_format.read_facts(io.BytesIO(data), "test", None)[1]
 
 
 def file_sha256(path):
@@ -526,7 +528,7 @@ def test_missing_credentials(kms_server, sealed, keys, tmp_path, monkeypatch):
     ],
 )
 def test_library_errors_map_to_one_line_kinds(error, kind):
-    translated = envelope._translate(error, "cannot decrypt f")
+    translated = envelope_errors.translate(error, "cannot decrypt f")
     assert translated.kind == kind and translated.message.startswith("cannot decrypt f: ")
 
 
@@ -535,7 +537,7 @@ def test_library_discovery_filter_error_is_mapped(engine, sealed):
     path = sealed.path
     policy = envelope.decrypt_policy(None, None, ["111122223333"], None, REGION)
     with pytest.raises(EnvelopeError) as error, open(path, "rb") as stream:
-        with envelope._Translated("cannot decrypt", engine._failures):
+        with envelope_errors.Translated("cannot decrypt", engine._failures):
             with engine._decryptor(stream, policy) as decryptor:
                 decryptor.read()
     assert error.value.kind == "key_not_allowed"

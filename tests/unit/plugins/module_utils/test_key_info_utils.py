@@ -14,7 +14,6 @@ import botocore.session
 import pytest
 from botocore.stub import Stubber
 
-from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
 from ansible_collections.envelope.kms.plugins.module_utils.key_info import (
     alias_reference,
     alias_summary,
@@ -26,7 +25,7 @@ from ansible_collections.envelope.kms.plugins.module_utils.key_info import (
     select_aliases,
     tags_match,
 )
-from ansible_collections.envelope.kms.plugins.module_utils.kms import KmsInputError, kms_retry
+from ansible_collections.envelope.kms.plugins.module_utils.kms import KmsInputError
 
 ARN = "arn:aws:kms:us-east-1:111122223333"
 UTC = datetime.timezone.utc
@@ -160,7 +159,7 @@ def stub():
         "kms", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
     )
     with Stubber(client) as stubber:
-        stubber.client = RetryingBotoClientWrapper(client, kms_retry)
+        stubber.client = client
         yield stubber
         stubber.assert_no_pending_responses()
 

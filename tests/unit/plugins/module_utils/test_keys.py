@@ -453,10 +453,10 @@ def test_apply_create_uses_the_new_key_id():
     client = FakeClient()
     assert apply_key(client, plan_key(None, desired(enabled=False))) == "new-key"
     assert client.calls == [
-        ("create_key", {"aws_retry": True, "KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT",
+        ("create_key", {"KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT",
                         "MultiRegion": False}),
-        ("create_alias", {"TargetKeyId": "new-key", "aws_retry": True, "AliasName": "alias/app"}),
-        ("disable_key", {"KeyId": "new-key", "aws_retry": True}),
+        ("create_alias", {"TargetKeyId": "new-key", "AliasName": "alias/app"}),
+        ("disable_key", {"KeyId": "new-key"}),
     ]
 
 
@@ -464,8 +464,8 @@ def test_apply_update_passes_the_key_id():
     client = FakeClient()
     apply_key(client, [(UPDATE_DESCRIPTION, {"Description": "d"}), (UPDATE_ALIAS, {"AliasName": "alias/a"})], KEY_ID)
     assert client.calls == [
-        ("update_key_description", {"KeyId": KEY_ID, "aws_retry": True, "Description": "d"}),
-        ("update_alias", {"TargetKeyId": KEY_ID, "aws_retry": True, "AliasName": "alias/a"}),
+        ("update_key_description", {"KeyId": KEY_ID, "Description": "d"}),
+        ("update_alias", {"TargetKeyId": KEY_ID, "AliasName": "alias/a"}),
     ]
 
 

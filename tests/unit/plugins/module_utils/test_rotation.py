@@ -16,8 +16,7 @@ from botocore.stub import Stubber
 from ansible.module_utils.common import warnings as core_warnings
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
-from ansible_collections.envelope.kms.plugins.module_utils.kms import KmsInputError, kms_retry
+from ansible_collections.envelope.kms.plugins.module_utils.kms import KmsInputError
 from ansible_collections.envelope.kms.plugins.module_utils.rotation import (
     DISABLE,
     ENABLE,
@@ -218,7 +217,7 @@ def stubbed():
         "kms", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
     )
     with Stubber(client) as stubber:
-        yield RetryingBotoClientWrapper(client, kms_retry), stubber
+        yield client, stubber
         stubber.assert_no_pending_responses()
 
 
@@ -262,7 +261,7 @@ def run_module(monkeypatch, capsys, stubber_setup, check_mode=False, diff=False,
     stubber = Stubber(client)
     stubber_setup(stubber)
     monkeypatch.setattr(core_warnings, "_global_warnings", {})  # module warnings are process-global
-    monkeypatch.setattr(key_rotation, "kms_client", lambda module: RetryingBotoClientWrapper(client, kms_retry))
+    monkeypatch.setattr(key_rotation, "kms_client", lambda module: client)
     args.update(_ansible_check_mode=check_mode, _ansible_diff=diff)
     with stubber, patch_module_args(args), pytest.raises(SystemExit):
         key_rotation.main()
