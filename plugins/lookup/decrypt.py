@@ -27,26 +27,6 @@ options:
     type: list
     elements: path
     required: true
-  encryption_context:
-    description:
-      - Key/value pairs each file's encryption context must contain, with these values. Pairs a file
-        has beyond these are accepted.
-    type: dict
-  allowed_key_arns:
-    description:
-      - Only these KMS keys (key ARNs) may decrypt the files. Mutually exclusive with
-        O(discovery_account_ids). Without either, any KMS key the credentials may use is accepted.
-    type: list
-    elements: str
-  discovery_account_ids:
-    description:
-      - Accept any KMS key of these AWS accounts.
-    type: list
-    elements: str
-  discovery_partition:
-    description:
-      - The AWS partition of O(discovery_account_ids). Defaults to the partition of the region.
-    type: str
   encoding:
     description:
       - V(text) returns the plaintext as UTF-8 text (binary data is an error); V(base64) returns it
@@ -67,6 +47,7 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - envelope.kms.decrypt_policy
   - amazon.aws.common.plugins
   - amazon.aws.region.plugins
   - amazon.aws.boto3
@@ -114,13 +95,17 @@ from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.amazon.aws.plugins.plugin_utils.lookup import AWSLookupBase
 
-from ansible_collections.envelope.kms.plugins.module_utils.decrypt import (
+from ansible_collections.envelope.kms.plugins.module_utils.decrypt import encode_content
+from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
+    HAS_ESDK,
     MAX_CONTENT_SIZE,
-    DecryptInputError,
-    decrypt_options,
-    encode_content,
+    DecryptPolicy,
+    Engine,
+    decrypt_policy_argument_spec,
 )
-from ansible_collections.envelope.kms.plugins.module_utils.envelope import HAS_ESDK, Engine, EnvelopeError
+from ansible_collections.envelope.kms.plugins.plugin_utils.errors import plugin_errors
+
+POLICY_OPTIONS = tuple(decrypt_policy_argument_spec()["argument_spec"])
 
 
 class LookupModule(AWSLookupBase):
@@ -129,39 +114,26 @@ class LookupModule(AWSLookupBase):
         if not HAS_ESDK:
             raise AnsibleLookupError(missing_required_lib("aws-encryption-sdk") + " (on the controller)")
         variables = variables or {}
-        encoding = self.get_option("encoding")
-        try:
-            policy = decrypt_options(dict(
-                encryption_context=self.get_option("encryption_context"),
-                allowed_key_arns=self.get_option("allowed_key_arns"),
-                discovery_account_ids=self.get_option("discovery_account_ids"),
-                discovery_partition=self.get_option("discovery_partition"),
-            ))
-        except DecryptInputError as error:
-            raise AnsibleLookupError(str(error)) from None
-        if policy["allowed_key_arns"] and policy["discovery_account_ids"]:
-            raise AnsibleLookupError("allowed_key_arns and discovery_account_ids are mutually exclusive")
+        with plugin_errors(AnsibleLookupError):
+            engine = Engine.for_aws(self)  # one engine (KMS clients, providers) for every file; calls nothing
+            policy = DecryptPolicy.from_options({name: self.get_option(name) for name in POLICY_OPTIONS},
+                                                engine.region)
+            return [self._value(engine, policy, self._path(variables, term)) for term in terms]
 
-        engine = None
-        values = []
-        for term in terms:
-            path = self.find_file_in_search_path(variables, "files", term, ignore_missing=True)
-            if not path:
-                raise AnsibleLookupError(f"envelope file {term!r} not found (use -vvvvv to see the paths searched)")
-            if engine is None:
-                engine = Engine.for_aws(self)  # one engine (KMS clients, providers) for every file
-            try:
-                plaintext, facts = engine.decrypt_bytes(path, max_size=MAX_CONTENT_SIZE, **policy)
-                value = encode_content(plaintext, encoding, what=f"the plaintext of {path}")
-            except EnvelopeError as error:
-                raise AnsibleLookupError(error.message) from None
-            except DecryptInputError as error:
-                raise AnsibleLookupError(str(error)) from None
-            self._display.vvv(f"envelope.kms.decrypt: {path} wrapped under {', '.join(facts.key_arns)}")
-            if encoding == "text":
-                if self.get_option("lstrip"):
-                    value = value.lstrip()
-                if self.get_option("rstrip"):
-                    value = value.rstrip()
-            values.append(value)
-        return values
+    def _path(self, variables, term):
+        path = self.find_file_in_search_path(variables, "files", term, ignore_missing=True)
+        if not path:
+            raise AnsibleLookupError(f"envelope file {term!r} not found (use -vvvvv to see the paths searched)")
+        return path
+
+    def _value(self, engine, policy, path):
+        encoding = self.get_option("encoding")
+        plaintext, facts = engine.decrypt_bytes(path, policy, max_size=MAX_CONTENT_SIZE)
+        value = encode_content(plaintext, encoding, what=f"the plaintext of {path}")
+        self._display.vvv(f"envelope.kms.decrypt: {path} wrapped under {', '.join(facts.key_arns)}")
+        if encoding == "text":
+            if self.get_option("lstrip"):
+                value = value.lstrip()
+            if self.get_option("rstrip"):
+                value = value.rstrip()
+        return value

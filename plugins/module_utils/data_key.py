@@ -24,12 +24,13 @@ import base64
 import binascii
 import os
 import re
-import stat
-import tempfile
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 
-from ansible_collections.envelope.kms.plugins.module_utils.kms import KmsInputError
+# The light parts of the engine (no AWS Encryption SDK import: data_key does not need the library).
+from ansible_collections.envelope.kms.plugins.module_utils._envelope import inputs
+from ansible_collections.envelope.kms.plugins.module_utils._envelope.io import write_file_atomic
+from ansible_collections.envelope.kms.plugins.module_utils.kms import KmsInputError, describe_key
 
 KEY_SPEC_BYTES = {"AES_256": 32, "AES_128": 16}
 DEFAULT_KEY_SPEC = "AES_256"
@@ -107,13 +108,9 @@ def size_request(key_spec, number_of_bytes):
 
 
 def normalize_context(context):
-    """KMS encryption context: a str->str dict (numbers become strings)."""
-    normalized = {}
-    for key, value in (context or {}).items():
-        if not isinstance(key, str) or isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise KmsInputError(f"encryption_context keys and values must be strings (key {key!r})")
-        normalized[key] = str(value)
-    return normalized
+    """KMS encryption context: a str->str dict (numbers become strings). KMS alone sees it, so the AWS
+    Encryption SDK's reserved prefix is allowed."""
+    return inputs.normalize_context(context, "encryption_context", reserved_prefix=None)
 
 
 def check_key(metadata, key_id):
@@ -166,35 +163,6 @@ def encode(blob, encoding):
     if encoding == BASE64:
         return base64.b64encode(blob) + b"\n"
     return blob
-
-
-def write_atomic(dest, content):
-    """Write content to a 0600 temp file beside dest, fsync it, give it the mode and owner of the file
-    it replaces (if any), and rename it over dest: readers see the old file or the new one, whole."""
-    directory = os.path.dirname(dest) or "."
-    handle, temp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(dest)}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(content)
-            out.flush()
-            os.fsync(out.fileno())
-        try:
-            old = os.stat(dest)
-        except FileNotFoundError:
-            pass
-        else:
-            os.chmod(temp, stat.S_IMODE(old.st_mode))
-            try:
-                os.chown(temp, old.st_uid, old.st_gid)
-            except OSError:
-                pass  # not root: the new file is ours, as any rewritten file would be
-        os.replace(temp, dest)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
 
 
 def classify(existing, key_arn, length, encoding):
@@ -286,3 +254,105 @@ def reencrypt(client, blob, key_arn, context):
     response = client.re_encrypt(CiphertextBlob=blob, SourceEncryptionContext=context, DestinationKeyId=key_arn,
                                  DestinationEncryptionContext=context)
     return response["CiphertextBlob"]
+
+
+# ---------------------------------------------------------------------------------------------
+# One task: read dest, plan, apply, result
+
+
+def read_dest(dest):
+    """The bytes at dest, or None when there is no file."""
+    if os.path.isdir(dest):
+        raise KmsInputError(f"dest {dest} is a directory")
+    directory = os.path.dirname(dest) or "."
+    if not os.path.isdir(directory):
+        raise KmsInputError(f"The directory {directory} of dest does not exist")
+    try:
+        with open(dest, "rb") as handle:
+            return handle.read(MAX_FILE_BYTES + 1)  # enough to tell it is too large
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise KmsInputError(f"Cannot read {dest}: {error.strerror}") from None
+
+
+class DataKeyTask:
+    """envelope.kms.data_key for one dest: every option checked and the existing file read before any
+    KMS call that changes anything; then keep, re-encode, re-encrypt or generate; attributes; result."""
+
+    def __init__(self, module, client):
+        self.module = module
+        self.client = client
+        self.params = params = module.params
+        self.dest = os.path.realpath(params["dest"]) if os.path.islink(params["dest"]) else params["dest"]
+        self.key_id = params["key_id"]
+        self.length = requested_length(params["key_spec"], params["number_of_bytes"])
+        self.context = normalize_context(params["encryption_context"])
+        self.data = read_dest(self.dest)
+        self.metadata = self.key_arn = None
+
+    def resolve_key(self):
+        """DescribeKey: the key must exist and be able to make data keys."""
+        self.metadata = describe_key(self.client, self.key_id)
+        self.key_arn = check_key(self.metadata, self.key_id)
+
+    def existing(self):
+        """(ExistingBlob, plaintext data key or None): at most one KMS Decrypt, none with force."""
+        if self.params["force"]:
+            # A new data key whatever the file holds: no need to (and no point in) decrypting it.
+            blob, found = decode(self.data) if self.data is not None else (None, None)
+            return ExistingBlob(self.data is not None, blob, found if blob is not None else None), None
+        return read_existing(self.client, self.data, self.context)
+
+    def action(self, existing):
+        action = plan(classify(existing, self.key_arn, self.length, self.params["encoding"]), self.params["force"])
+        if action is None:
+            raise KmsInputError(
+                f"{self.dest} exists but cannot be kept: {mismatch_problem(existing, self.length)}. It may be the "
+                "only copy of a data key that protects data, so it was left as it is; set force=true to replace it "
+                "with a new data key (backup=true keeps the old file)"
+            )
+        return action
+
+    def apply(self, action, existing, plaintext):
+        """(blob, plaintext or None, backup file or None) after writing dest (not in check mode)."""
+        if not self.params["return_plaintext"]:
+            plaintext = None  # the existing key was only needed to check its length
+        blob = existing.blob if action in (KEEP, REENCODE) else None
+        if action == KEEP or self.module.check_mode:
+            return blob, (None if action == GENERATE else plaintext), None
+        if action == GENERATE:
+            blob, plaintext = generate(self.client, self.key_arn, self.context, self.params["key_spec"],
+                                       self.params["number_of_bytes"], self.params["return_plaintext"])
+        elif action == REENCRYPT:
+            blob = reencrypt(self.client, existing.blob, self.key_arn, self.context)
+        backup_file = self.module.backup_local(self.dest) if self.params["backup"] and existing.exists else None
+        write_file_atomic(self.dest, encode(blob, self.params["encoding"]))
+        return blob, plaintext, backup_file
+
+    def result(self, action, existing, blob, plaintext, backup_file):
+        params = self.params
+        changed = action != KEEP
+        file_diff = diff(self.dest, existing, action, self.key_arn, self.length, params["encoding"], self.context)
+        if os.path.exists(self.dest):
+            file_args = self.module.load_file_common_arguments(params, path=self.dest)
+            changed = self.module.set_fs_attributes_if_different(file_args, changed, file_diff)
+        result = dict(
+            changed=changed,
+            dest=self.dest,
+            key_id=self.metadata["KeyId"],
+            key_arn=self.key_arn,
+            number_of_bytes=self.length,
+            key_spec=None if params["number_of_bytes"] is not None else params["key_spec"] or DEFAULT_KEY_SPEC,
+            encryption_context=self.context,
+            encoding=params["encoding"],
+            operation=action,
+            ciphertext_blob=base64.b64encode(blob).decode() if blob is not None else None,
+        )
+        if backup_file:
+            result["backup_file"] = backup_file
+        if params["return_plaintext"]:
+            result["plaintext"] = base64.b64encode(plaintext).decode() if plaintext is not None else None
+        if self.module._diff:
+            result["diff"] = file_diff
+        return result

@@ -1,53 +1,25 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Helpers shared by the envelope.kms.decrypt module and lookup.
+"""envelope.kms.decrypt (module and lookup): one decryption, compared with dest, written when different.
 
-Pure parts (modes, encodings, option checks) are unit-tested without AWS. Decrypting and comparing
-with an existing destination is the engine's (Engine.decrypt_to with a PlaintextMatcher).
+Pure parts (modes, encodings) are unit-tested without AWS. Whether dest already holds the
+plaintext is the engine's rule (``Engine.compare_plaintext``: no KMS call when the envelope's size
+rules it out, one Decrypt otherwise); the decrypt policy is built once from the options
+(``DecryptPolicy.from_options``).
 """
 
 from __future__ import annotations
 
 import base64
-import re
+import os
 import stat
 
-# return_content and the lookup hold the whole plaintext in memory (and in the task result).
-MAX_CONTENT_SIZE = 64 * 1024 * 1024
-# diff_plaintext shows at most this much plaintext on each side.
-MAX_DIFF_PLAINTEXT = 64 * 1024
+from ansible_collections.envelope.kms.plugins.module_utils.envelope import MAX_CONTENT_SIZE, MAX_DIFF_PLAINTEXT
+from ansible_collections.envelope.kms.plugins.module_utils.errors import InputError as DecryptInputError
+
 # Plaintext files are created private unless a mode is asked for.
 DEFAULT_MODE = 0o600
-
-_ACCOUNT_ID = re.compile(r"^\d{12}$")
-
-
-class DecryptInputError(ValueError):
-    """A bad option value, caught before any KMS call."""
-
-
-def check_account_ids(account_ids):
-    """AWS account ids as 12-digit strings (YAML may have turned them into numbers)."""
-    checked = []
-    for account_id in account_ids or ():
-        text = str(account_id).strip()
-        if isinstance(account_id, int) and not isinstance(account_id, bool):
-            text = text.zfill(12)
-        if not _ACCOUNT_ID.match(text):
-            raise DecryptInputError(f"discovery_account_ids must be 12-digit AWS account ids, not {account_id!r}")
-        checked.append(text)
-    return checked
-
-
-def decrypt_options(params):
-    """The engine's decrypt keyword arguments from module or lookup options."""
-    return dict(
-        encryption_context=params.get("encryption_context") or {},
-        allowed_key_arns=list(params.get("allowed_key_arns") or []),
-        discovery_account_ids=check_account_ids(params.get("discovery_account_ids")),
-        discovery_partition=params.get("discovery_partition") or None,
-    )
 
 
 def encode_content(data, encoding, what="the plaintext"):
@@ -104,3 +76,146 @@ def initial_mode(mode, existing):
 
 def format_mode(value):
     return f"{value:04o}"
+
+
+class Decryption:
+    """One task of the decrypt module: compare with dest, write when different (not in check mode),
+    manage attributes, build the result and diff."""
+
+    def __init__(self, module, engine, policy):
+        self.module = module
+        self.engine = engine
+        self.policy = policy
+        self.params = module.params
+        self.src = self.params["src"]
+        self.dest = self.params["dest"]
+        self.check_mode = module.check_mode
+        self.show_plaintext = module._diff and self.params["diff_plaintext"]
+
+    def run(self):
+        result = dict(changed=False, src=self.src)
+        if self.dest:
+            facts, plaintext, diff = self._to_dest(result)
+        else:
+            plaintext, facts = self.engine.decrypt_bytes(self.src, self.policy, max_size=MAX_CONTENT_SIZE)
+            diff = None
+        result.update(
+            key_arns=list(facts.key_arns),
+            encryption_context=facts.encryption_context,
+            algorithm=facts.algorithm,
+        )
+        if self.params["return_content"]:
+            result["content"] = encode_content(bytes(plaintext), self.params["content_encoding"])
+            result["content_encoding"] = self.params["content_encoding"]
+        if diff is not None and result["changed"]:
+            result["diff"] = diff
+        return result
+
+    def _to_dest(self, result):
+        dest = result["dest"] = self.dest
+        existing = regular_file_stat(dest)
+        old_head = read_head(dest, MAX_DIFF_PLAINTEXT) if existing is not None and self.show_plaintext else None
+
+        same, facts, matcher = self._compare(existing)
+        if not same:
+            result["changed"] = True
+            if not self.check_mode:
+                facts = self.engine.decrypt_file(self.src, dest, self.policy,
+                                                 mode=initial_mode(self.params["mode"], existing))
+                if existing is not None:
+                    keep_owner(dest, existing, self.params)
+
+        attribute_diff = {"before": {}, "after": {}}
+        if os.path.exists(dest):  # in check mode a file still to be created has no attributes yet
+            file_args = self.module.load_file_common_arguments(self.params, path=dest)
+            result["changed"] = self.module.set_fs_attributes_if_different(file_args, result["changed"],
+                                                                           diff=attribute_diff)
+        diff = self._diff(dest, existing, facts, matcher, old_head, attribute_diff) if self.module._diff else None
+        return facts, self._content(dest, same, matcher), diff
+
+    def _compare(self, existing):
+        """(same, facts or None, matcher). Check mode always verifies the whole file (nothing else
+        will) and keeps the plaintext it may have to show; otherwise the first difference stops the
+        comparison and decrypt_file verifies everything while it writes."""
+        if existing is None and not self.check_mode:
+            return False, None, None
+        keep = 0
+        if self.check_mode and self.params["return_content"]:
+            keep = MAX_CONTENT_SIZE
+        elif self.check_mode and self.show_plaintext:
+            keep = MAX_DIFF_PLAINTEXT
+        return self.engine.compare_plaintext(self.src, self.dest if existing is not None else None, self.policy,
+                                             keep=keep, stop_on_mismatch=not self.check_mode)
+
+    def _content(self, dest, same, matcher):
+        if not self.params["return_content"]:
+            return None
+        if self.check_mode and not same:
+            return bounded(matcher.kept, MAX_CONTENT_SIZE)
+        return bounded(read_head(dest, MAX_CONTENT_SIZE), MAX_CONTENT_SIZE)
+
+    def _diff(self, dest, existing, facts, matcher, old_head, attribute_diff):
+        """Metadata only (sizes, mode, owner, wrapping keys, context); plaintext only when asked."""
+        before = {"path": dest, "state": "absent"}
+        if existing is not None:
+            before = {"path": dest, "state": "file", "size": existing.st_size,
+                      "mode": format_mode(stat.S_IMODE(existing.st_mode))}
+        before.update(attribute_diff["before"])
+        if self.check_mode:
+            size = matcher.size
+            mode = attribute_diff["after"].get("mode") or before.get("mode") or self._predicted_mode()
+        else:
+            current = os.stat(dest)
+            size, mode = current.st_size, format_mode(stat.S_IMODE(current.st_mode))
+        after = dict(attribute_diff["after"], path=dest, state="file", size=size, mode=mode)
+        if facts is not None:
+            after.update(decrypted_from=self.src, key_arns=list(facts.key_arns),
+                         encryption_context=facts.encryption_context, algorithm=facts.algorithm)
+        diffs = [dict(before=before, after=after)]
+        if self.show_plaintext:
+            new_head = bytes(matcher.kept) if self.check_mode else read_head(dest, MAX_DIFF_PLAINTEXT)
+            diffs.append(dict(
+                before_header=f"{dest} (plaintext)",
+                after_header=f"{dest} (plaintext)",
+                before=preview(old_head, what="old plaintext"),
+                after=preview(new_head, what="new plaintext"),
+            ))
+        return diffs
+
+    def _predicted_mode(self):
+        numeric = octal_mode(self.params["mode"])
+        if numeric is not None:
+            return format_mode(numeric)
+        return self.params["mode"] or format_mode(DEFAULT_MODE)
+
+
+def regular_file_stat(path):
+    """os.stat of a regular file at path, None when there is none; anything else is refused."""
+    try:
+        existing = os.stat(path)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(existing.st_mode):
+        kind = "a directory" if stat.S_ISDIR(existing.st_mode) else "not a regular file"
+        raise DecryptInputError(f"dest {path} is {kind}: give the path of the plaintext file", path)
+    return existing
+
+
+def bounded(data, limit):
+    if len(data) > limit:
+        raise DecryptInputError(f"the plaintext is larger than the {limit} bytes return_content can return; use dest")
+    return bytes(data)
+
+
+def keep_owner(dest, existing, params):
+    """A replaced file keeps its owner and group unless new ones are asked for (as copy does);
+    only possible as root, or when they are already ours."""
+    uid = -1 if params["owner"] is not None else existing.st_uid
+    gid = -1 if params["group"] is not None else existing.st_gid
+    current = os.stat(dest)
+    if (uid in (-1, current.st_uid)) and (gid in (-1, current.st_gid)):
+        return
+    try:
+        os.chown(dest, uid, gid)
+    except OSError:
+        pass

@@ -44,7 +44,6 @@ from ansible_collections.envelope.kms.plugins.module_utils._envelope.constants i
     SIGNED_ALGORITHM,
 )
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.engine import Engine  # noqa: F401
-from ansible_collections.envelope.kms.plugins.module_utils._envelope.errors import EnvelopeError  # noqa: F401
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.format import (  # noqa: F401
     envelope_could_hold,
     expected_ciphertext_sizes,
@@ -68,8 +67,8 @@ from ansible_collections.envelope.kms.plugins.module_utils._envelope.model impor
     Comparison,
     EnvelopeFacts,
 )
+from ansible_collections.envelope.kms.plugins.module_utils.errors import EnvelopeError, InputError  # noqa: F401
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.policy import (  # noqa: F401
-    POLICY_OPTIONS,
     DecryptPolicy,
     check_header,
     decrypt_policy,

@@ -11,10 +11,10 @@ rewrap itself is the engine's (envelope.Engine.rewrap_file).
 from __future__ import annotations
 
 import glob
-import json
 import os
 
-from ansible_collections.envelope.kms.plugins.module_utils.envelope import EnvelopeError, check_header, normalize_context
+from ansible_collections.envelope.kms.plugins.module_utils.diffs import envelope_diff
+from ansible_collections.envelope.kms.plugins.module_utils.envelope import EnvelopeError, normalize_context
 
 _GLOB_CHARACTERS = ("*", "?", "[")
 
@@ -62,22 +62,11 @@ def desired_context(facts, encryption_context):
     return normalize_context(encryption_context)
 
 
-def needs_rewrap(facts, key_arns, context):
-    """Reasons the file differs from what is wanted: 'key' (wrapped under other keys, or also under
-    a non-KMS key) and/or 'context'. Empty: leave the file alone."""
-    reasons = []
-    if set(facts.key_arns) != set(key_arns) or facts.data_key_count != len(facts.key_arns):
-        reasons.append("key")
-    if facts.encryption_context != context:
-        reasons.append("context")
-    return reasons
-
-
 def precondition_problem(path, facts, policy):
     """Why a file that needs rewrapping may not be (the engine's header checks against a
-    decrypt_policy, no KMS call), or None: lets check mode predict what the rewrap would refuse."""
+    DecryptPolicy, no KMS call), or None: lets check mode predict what the rewrap would refuse."""
     try:
-        check_header(facts, policy, f"cannot rewrap {path}")
+        policy.check(facts, f"cannot rewrap {path}")
     except EnvelopeError as error:
         return error.message
     return None
@@ -110,15 +99,10 @@ def file_diff(result):
     """A --diff entry for a changed file: its keys and context before and after (never content)."""
     before = dict(key_arns=result["previous_key_arns"], encryption_context=result["previous_encryption_context"])
     after = dict(key_arns=result["key_arns"], encryption_context=result["encryption_context"])
-    return dict(before_header=f"{result['path']} (envelope)", after_header=f"{result['path']} (envelope)",
-                before=_yaml_like(before), after=_yaml_like(after))
+    return envelope_diff(result["path"], before, after)
 
 
 def failure_message(failures, total):
     """One line naming every file that failed, with why."""
     head = f"{len(failures)} of {total} files could not be rewrapped (left as they were)"
     return head + ": " + "; ".join(result["msg"] for result in failures)
-
-
-def _yaml_like(data):
-    return "".join(f"{key}: {json.dumps(value, sort_keys=True)}\n" for key, value in sorted(data.items()))

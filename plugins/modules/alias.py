@@ -96,14 +96,10 @@ previous_target_key_id:
   sample: 6fa6043b-2fd4-433b-83a5-3f4193d7d1a6
 """
 
-try:
-    import botocore
-except ImportError:
-    pass  # AnsibleAWSModule reports it
-
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.envelope.kms.plugins.module_utils.aliases import alias_arn, apply_alias, plan_alias
+from ansible_collections.envelope.kms.plugins.module_utils.errors import module_errors
 from ansible_collections.envelope.kms.plugins.module_utils.kms import (
     KmsInputError,
     describe_key,
@@ -133,23 +129,17 @@ def main():
     )
     state = module.params["state"]
     client = kms_client(module)
-    try:
+    with module_errors(module, "Could not read the alias and its target key"):
         name = normalize_alias(module.params["name"])
         current = describe_key(client, name)
         desired = resolve_target(client, module.params["target_key_id"]) if state == "present" else None
-    except KmsInputError as exc:
-        module.fail_json(msg=str(exc))
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        module.fail_json_aws(exc, msg="Could not read the alias and its target key")
 
     current_id = current["KeyId"] if current else None
     desired_id = desired["KeyId"] if desired else None
     action = plan_alias(state, current_id, desired_id)
     if action and not module.check_mode:
-        try:
+        with module_errors(module, f"Could not {action} alias {name}"):
             apply_alias(client, action, name, desired_id)
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-            module.fail_json_aws(exc, msg=f"Could not {action} alias {name}")
 
     result = dict(
         changed=action is not None,

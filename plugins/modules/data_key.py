@@ -217,34 +217,11 @@ backup_file:
   sample: /etc/app/.key/encrypted_data_key.2160.2026-11-29@17:00:00~
 """
 
-import base64
-import os
-
-try:
-    import botocore
-except ImportError:
-    pass  # AnsibleAWSModule reports it
-
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.envelope.kms.plugins.module_utils import data_key as dk
-from ansible_collections.envelope.kms.plugins.module_utils.kms import KmsInputError, describe_key, kms_client
-
-
-def read_dest(dest):
-    """The bytes at dest, or None when there is no file."""
-    if os.path.isdir(dest):
-        raise KmsInputError(f"dest {dest} is a directory")
-    directory = os.path.dirname(dest) or "."
-    if not os.path.isdir(directory):
-        raise KmsInputError(f"The directory {directory} of dest does not exist")
-    try:
-        with open(dest, "rb") as handle:
-            return handle.read(dk.MAX_FILE_BYTES + 1)  # enough to tell it is too large
-    except FileNotFoundError:
-        return None
-    except OSError as error:
-        raise KmsInputError(f"Cannot read {dest}: {error.strerror}") from None
+from ansible_collections.envelope.kms.plugins.module_utils.data_key import DataKeyTask
+from ansible_collections.envelope.kms.plugins.module_utils.errors import module_errors
+from ansible_collections.envelope.kms.plugins.module_utils.kms import kms_client
 
 
 def main():
@@ -264,91 +241,20 @@ def main():
         add_file_common_args=True,
         supports_check_mode=True,
     )
-    params = module.params
-    dest = os.path.realpath(params["dest"]) if os.path.islink(params["dest"]) else params["dest"]
-    key_id, encoding, force = params["key_id"], params["encoding"], params["force"]
-    if params["return_plaintext"] and not module.no_log:
+    if module.params["return_plaintext"] and not module.no_log:
         module.fail_json(msg="return_plaintext=true returns the plaintext data key: set no_log: true on the task "
                              "so it is never shown or logged")
-    client = kms_client(module)
-    try:
-        length = dk.requested_length(params["key_spec"], params["number_of_bytes"])
-        context = dk.normalize_context(params["encryption_context"])
-        data = read_dest(dest)
-        metadata = describe_key(client, key_id)
-        key_arn = dk.check_key(metadata, key_id)
-    except KmsInputError as error:
-        module.fail_json(msg=str(error))
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
-        module.fail_json_aws(error, msg=f"Cannot read KMS key {key_id}")
-
-    plaintext = None
-    if force:
-        # A new data key whatever the file holds: no need to (and no point in) decrypting it.
-        blob, found = dk.decode(data) if data is not None else (None, None)
-        existing = dk.ExistingBlob(data is not None, blob, found if blob is not None else None)
-    else:
-        try:
-            existing, plaintext = dk.read_existing(client, data, context)
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
-            module.fail_json_aws(error, msg=f"Cannot check the existing data key in {dest}, so it was left as it "
-                                            "is (force=true replaces it with a new data key)")
-    state = dk.classify(existing, key_arn, length, encoding)
-    action = dk.plan(state, force)
-    if action is None:
-        module.fail_json(
-            msg=f"{dest} exists but cannot be kept: {dk.mismatch_problem(existing, length)}. It may be the only "
-                "copy of a data key that protects data, so it was left as it is; set force=true to replace it with "
-                "a new data key (backup=true keeps the old file)"
-        )
-    if not params["return_plaintext"]:
-        plaintext = None  # the existing key was only needed to check its length
-
-    blob = existing.blob if action in (dk.KEEP, dk.REENCODE) else None
-    backup_file = None
-    if action != dk.KEEP and not module.check_mode:
-        try:
-            if action == dk.GENERATE:
-                blob, plaintext = dk.generate(client, key_arn, context, params["key_spec"], params["number_of_bytes"],
-                                              params["return_plaintext"])
-            elif action == dk.REENCRYPT:
-                blob = dk.reencrypt(client, existing.blob, key_arn, context)
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
-            module.fail_json_aws(error, msg=f"Cannot make the data key for {dest} with KMS key {key_arn}")
-        if params["backup"] and existing.exists:
-            backup_file = module.backup_local(dest)
-        try:
-            dk.write_atomic(dest, dk.encode(blob, encoding))
-        except OSError as error:
-            module.fail_json(msg=f"Cannot write {dest}: {error.strerror}")
-    if action == dk.GENERATE and module.check_mode:
-        plaintext = None
-
-    changed = action != dk.KEEP
-    diff = dk.diff(dest, existing, action, key_arn, length, encoding, context)
-    if os.path.exists(dest):
-        file_args = module.load_file_common_arguments(params, path=dest)
-        changed = module.set_fs_attributes_if_different(file_args, changed, diff)
-
-    result = dict(
-        changed=changed,
-        dest=dest,
-        key_id=metadata["KeyId"],
-        key_arn=key_arn,
-        number_of_bytes=length,
-        key_spec=None if params["number_of_bytes"] is not None else params["key_spec"] or dk.DEFAULT_KEY_SPEC,
-        encryption_context=context,
-        encoding=encoding,
-        operation=action,
-        ciphertext_blob=base64.b64encode(blob).decode() if blob is not None else None,
-    )
-    if backup_file:
-        result["backup_file"] = backup_file
-    if params["return_plaintext"]:
-        result["plaintext"] = base64.b64encode(plaintext).decode() if plaintext is not None else None
-    if module._diff:
-        result["diff"] = diff
-    module.exit_json(**result)
+    key_id, dest = module.params["key_id"], module.params["dest"]
+    with module_errors(module, f"Cannot read KMS key {key_id}"):
+        task = DataKeyTask(module, kms_client(module))
+        task.resolve_key()
+    with module_errors(module, f"Cannot check the existing data key in {dest}, so it was left as it is "
+                               "(force=true replaces it with a new data key)"):
+        existing, plaintext = task.existing()
+        action = task.action(existing)
+    with module_errors(module, f"Cannot make the data key for {dest} with KMS key {task.key_arn}"):
+        blob, plaintext, backup_file = task.apply(action, existing, plaintext)
+    module.exit_json(**task.result(action, existing, blob, plaintext, backup_file))
 
 
 if __name__ == "__main__":

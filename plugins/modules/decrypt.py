@@ -59,32 +59,6 @@ options:
     type: str
     choices: [text, base64]
     default: text
-  encryption_context:
-    description:
-      - Key/value pairs the file's encryption context must contain, with these values. Pairs the file
-        has beyond these are accepted.
-      - The AWS Encryption SDK does not check the context on decrypt; this module does, before any
-        plaintext is written or returned.
-    type: dict
-  allowed_key_arns:
-    description:
-      - Only these KMS keys (key ARNs) may decrypt the file (the AWS Encryption SDK's strict mode).
-        Aliases are not accepted here, because the key an alias points at changes on rotation while
-        older files stay wrapped under the previous key.
-      - Mutually exclusive with O(discovery_account_ids). Without either, any KMS key the
-        credentials may use is accepted (discovery mode); restrict it where you can.
-    type: list
-    elements: str
-  discovery_account_ids:
-    description:
-      - Accept any KMS key of these AWS accounts (discovery mode with a filter).
-    type: list
-    elements: str
-  discovery_partition:
-    description:
-      - The AWS partition of O(discovery_account_ids). Defaults to the partition of the region
-        (V(aws), V(aws-cn) or V(aws-us-gov)).
-    type: str
   diff_plaintext:
     description:
       - In diff mode, also show the old and new plaintext (up to 64 KiB each). By default the diff
@@ -93,6 +67,7 @@ options:
     default: false
 extends_documentation_fragment:
   - ansible.builtin.files
+  - envelope.kms.decrypt_policy
   - envelope.kms.attributes
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -224,211 +199,23 @@ secontext:
   sample: system_u:object_r:etc_t:s0
 """
 
-import os
-import stat
-
-try:
-    import botocore
-except ImportError:
-    pass  # AnsibleAWSModule reports it
-
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.envelope.kms.plugins.module_utils.decrypt import (
-    DEFAULT_MODE,
-    MAX_CONTENT_SIZE,
-    MAX_DIFF_PLAINTEXT,
-    DecryptInputError,
-    decrypt_options,
-    encode_content,
-    format_mode,
-    initial_mode,
-    octal_mode,
-    preview,
-    read_head,
-)
+from ansible_collections.envelope.kms.plugins.module_utils.decrypt import Decryption
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     ESDK_IMPORT_ERROR,
     HAS_ESDK,
+    DecryptPolicy,
     Engine,
-    EnvelopeError,
-    Mismatch,
-    PlaintextMatcher,
-    envelope_could_hold,
-    inspect_header,
+    decrypt_policy_argument_spec,
 )
-
-
-class Decryption:
-    """One task: compare with dest, write when different (not in check mode), manage attributes."""
-
-    def __init__(self, module, engine, policy):
-        self.module = module
-        self.engine = engine
-        self.policy = policy
-        self.params = module.params
-        self.src = self.params["src"]
-        self.dest = self.params["dest"]
-        self.check_mode = module.check_mode
-        self.show_plaintext = module._diff and self.params["diff_plaintext"]
-
-    def run(self):
-        result = dict(changed=False, src=self.src)
-        if self.dest:
-            facts, plaintext, diff = self._to_dest(result)
-        else:
-            plaintext, facts = self.engine.decrypt_bytes(self.src, max_size=MAX_CONTENT_SIZE, **self.policy)
-            diff = None
-        result.update(
-            key_arns=list(facts.key_arns),
-            encryption_context=facts.encryption_context,
-            algorithm=facts.algorithm,
-        )
-        if self.params["return_content"]:
-            result["content"] = encode_content(bytes(plaintext), self.params["content_encoding"])
-            result["content_encoding"] = self.params["content_encoding"]
-        if diff is not None and result["changed"]:
-            result["diff"] = diff
-        return result
-
-    def _to_dest(self, result):
-        dest = result["dest"] = self.dest
-        existing = _stat(dest)
-        if existing is not None and not stat.S_ISREG(existing.st_mode):
-            kind = "a directory" if stat.S_ISDIR(existing.st_mode) else "not a regular file"
-            raise DecryptInputError(f"dest {dest} is {kind}: give the path of the plaintext file")
-        old_head = read_head(dest, MAX_DIFF_PLAINTEXT) if existing is not None and self.show_plaintext else None
-
-        same, facts, matcher = False, None, None
-        if existing is not None and not self.check_mode and _size_rules_out(self.src, existing.st_size):
-            pass  # dest cannot hold this plaintext: no need to decrypt twice
-        elif existing is not None or self.check_mode:
-            # Keep plaintext in memory only when it is needed and cannot be read back from dest.
-            keep = 0
-            if self.check_mode and self.params["return_content"]:
-                keep = MAX_CONTENT_SIZE
-            elif self.check_mode and self.show_plaintext:
-                keep = MAX_DIFF_PLAINTEXT
-            # Check mode always verifies the whole file (nothing else will); otherwise the first
-            # difference stops the comparison and decrypt_file verifies everything while it writes.
-            same, facts, matcher = self._compare(dest, existing, stop_on_mismatch=not self.check_mode, keep=keep)
-
-        if not same:
-            result["changed"] = True
-            if not self.check_mode:
-                facts = self.engine.decrypt_file(self.src, dest, mode=initial_mode(self.params["mode"], existing),
-                                                 **self.policy)
-                if existing is not None:
-                    _keep_owner(dest, existing, self.params)
-
-        attribute_diff = {"before": {}, "after": {}}
-        if os.path.exists(dest):  # in check mode a file still to be created has no attributes yet
-            file_args = self.module.load_file_common_arguments(self.params, path=dest)
-            result["changed"] = self.module.set_fs_attributes_if_different(file_args, result["changed"],
-                                                                           diff=attribute_diff)
-
-        diff = None
-        if self.module._diff:
-            diff = self._diff(dest, existing, facts, matcher, old_head, attribute_diff)
-
-        plaintext = None
-        if self.params["return_content"]:
-            if self.check_mode and not same:
-                plaintext = _bounded(matcher.kept, MAX_CONTENT_SIZE)
-            else:
-                plaintext = _bounded(read_head(dest, MAX_CONTENT_SIZE), MAX_CONTENT_SIZE)
-        return facts, plaintext, diff
-
-    def _compare(self, dest, existing, stop_on_mismatch, keep):
-        """(same, facts or None, matcher): one KMS Decrypt, plaintext compared with dest as it comes."""
-        expected = open(dest, "rb") if existing is not None and stat.S_ISREG(existing.st_mode) else None
-        try:
-            matcher = PlaintextMatcher(expected, stop_on_mismatch=stop_on_mismatch, keep=keep)
-            try:
-                facts = self.engine.decrypt_to(self.src, matcher.feed, **self.policy)
-            except Mismatch:
-                return False, None, matcher
-            return matcher.finish(), facts, matcher
-        finally:
-            if expected is not None:
-                expected.close()
-
-    def _diff(self, dest, existing, facts, matcher, old_head, attribute_diff):
-        """Metadata only (sizes, mode, owner, wrapping keys, context); plaintext only when asked."""
-        before = {"path": dest, "state": "absent"}
-        if existing is not None:
-            before = {"path": dest, "state": "file", "size": existing.st_size,
-                      "mode": format_mode(stat.S_IMODE(existing.st_mode))}
-        before.update(attribute_diff["before"])
-        if self.check_mode:
-            size = matcher.size
-            mode = attribute_diff["after"].get("mode") or before.get("mode") or self._predicted_mode()
-        else:
-            current = os.stat(dest)
-            size, mode = current.st_size, format_mode(stat.S_IMODE(current.st_mode))
-        after = dict(attribute_diff["after"], path=dest, state="file", size=size, mode=mode)
-        if facts is not None:
-            after.update(decrypted_from=self.src, key_arns=list(facts.key_arns),
-                         encryption_context=facts.encryption_context, algorithm=facts.algorithm)
-        diffs = [dict(before=before, after=after)]
-        if self.show_plaintext:
-            new_head = bytes(matcher.kept) if self.check_mode else read_head(dest, MAX_DIFF_PLAINTEXT)
-            diffs.append(dict(
-                before_header=f"{dest} (plaintext)",
-                after_header=f"{dest} (plaintext)",
-                before=preview(old_head, what="old plaintext"),
-                after=preview(new_head, what="new plaintext"),
-            ))
-        return diffs
-
-    def _predicted_mode(self):
-        numeric = octal_mode(self.params["mode"])
-        if numeric is not None:
-            return format_mode(numeric)
-        return self.params["mode"] or format_mode(DEFAULT_MODE)
-
-
-def _stat(path):
-    try:
-        return os.stat(path)
-    except FileNotFoundError:
-        return None
-
-
-def _size_rules_out(src, plaintext_size):
-    """True when the envelope's size proves it does not hold plaintext_size bytes (header only, no KMS)."""
-    try:
-        facts = inspect_header(src)
-    except EnvelopeError:
-        return False  # decrypting reports it, in its own words
-    if not facts.frame_length:
-        return False  # non-framed: only decrypting tells
-    return not envelope_could_hold(facts.size, plaintext_size, facts.frame_length, facts.algorithm)
-
-
-def _bounded(data, limit):
-    if len(data) > limit:
-        raise DecryptInputError(f"the plaintext is larger than the {limit} bytes return_content can return; use dest")
-    return bytes(data)
-
-
-def _keep_owner(dest, existing, params):
-    """A replaced file keeps its owner and group unless new ones are asked for (as copy does);
-    only possible as root, or when they are already ours."""
-    uid = -1 if params["owner"] is not None else existing.st_uid
-    gid = -1 if params["group"] is not None else existing.st_gid
-    current = os.stat(dest)
-    if (uid in (-1, current.st_uid)) and (gid in (-1, current.st_gid)):
-        return
-    try:
-        os.chown(dest, uid, gid)
-    except OSError:
-        pass
+from ansible_collections.envelope.kms.plugins.module_utils.errors import module_errors
 
 
 def main():
+    policy_spec = decrypt_policy_argument_spec()
     module = AnsibleAWSModule(
         argument_spec=dict(
             src=dict(type="path", required=True),
@@ -436,14 +223,11 @@ def main():
             mode=dict(type="raw"),
             return_content=dict(type="bool", default=False),
             content_encoding=dict(type="str", choices=["text", "base64"], default="text"),
-            encryption_context=dict(type="dict"),
-            allowed_key_arns=dict(type="list", elements="str", no_log=False),  # ARNs, not secrets
-            discovery_account_ids=dict(type="list", elements="str"),
-            discovery_partition=dict(type="str"),
             diff_plaintext=dict(type="bool", default=False),
+            **policy_spec["argument_spec"],
         ),
-        mutually_exclusive=[("allowed_key_arns", "discovery_account_ids")],
-        required_by={"discovery_partition": "discovery_account_ids"},
+        mutually_exclusive=policy_spec["mutually_exclusive"],
+        required_by=policy_spec["required_by"],
         add_file_common_args=True,
         supports_check_mode=True,
     )
@@ -457,17 +241,10 @@ def main():
         module.fail_json(msg="return_content=true returns the plaintext: set no_log: true on the task so it "
                              "stays out of the output and logs (the registered result still holds it)")
 
-    try:
-        policy = decrypt_options(module.params)
-        engine = Engine.for_aws(module)
+    with module_errors(module, f"cannot decrypt {module.params['src']}"):
+        engine = Engine.for_aws(module)  # makes clients, calls nothing
+        policy = DecryptPolicy.from_options(module.params, engine.region)
         result = Decryption(module, engine, policy).run()
-    except (DecryptInputError, EnvelopeError) as error:
-        module.fail_json(msg=getattr(error, "message", None) or str(error))
-    except OSError as error:
-        module.fail_json(msg=f"cannot decrypt {module.params['src']}: {error.strerror or error}"
-                             + (f" ({error.filename})" if error.filename else ""))
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
-        module.fail_json_aws(error, msg=f"cannot decrypt {module.params['src']}")
     module.exit_json(**result)
 
 

@@ -339,6 +339,7 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
+from ansible_collections.envelope.kms.plugins.module_utils.errors import module_errors
 from ansible_collections.envelope.kms.plugins.module_utils.keys import (
     KEY_SPECS,
     KEY_USAGES,
@@ -402,14 +403,12 @@ def main():
         required_one_of=[["alias", "key_id"]],
         supports_check_mode=True,
     )
-    try:
+    with module_errors(module, "Invalid options"):
         desired = desired_state(module.params)
-    except KmsInputError as exc:
-        module.fail_json(msg=str(exc))
 
     client = kms_client(module)
     alias, present = desired["alias"], desired["state"] == "present"
-    try:
+    with module_errors(module, f"Could not read key {desired['key_id'] or alias}"):
         metadata, current = read_key(client, desired["key_id"] or alias)
         alias_target = None
         if alias and present:
@@ -419,10 +418,6 @@ def main():
             elif current:
                 alias_target = current["key_id"]
         actions = plan_key(current, desired, alias_target)
-    except KmsInputError as exc:
-        module.fail_json(msg=str(exc))
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        module.fail_json_aws(exc, msg=f"Could not read key {desired['key_id'] or alias}")
 
     after = predict_key(current, actions)
     key_id = current["key_id"] if current else None

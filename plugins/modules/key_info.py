@@ -328,17 +328,13 @@ aliases:
       sample: "2024-05-01T10:20:30+00:00"
 """
 
-try:
-    import botocore
-except ImportError:
-    pass  # AnsibleAWSModule reports it
-
 from ansible.module_utils.common.warnings import warn
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
+from ansible_collections.envelope.kms.plugins.module_utils.errors import module_errors
 from ansible_collections.envelope.kms.plugins.module_utils.key_info import alias_reference, gather
-from ansible_collections.envelope.kms.plugins.module_utils.kms import KmsInputError, kms_client
+from ansible_collections.envelope.kms.plugins.module_utils.kms import kms_client
 
 
 def main():
@@ -356,10 +352,8 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    try:
+    with module_errors(module, "Invalid options"):
         key_ref = alias_reference(params["alias"]) if params["alias"] is not None else params["key_id"]
-    except KmsInputError as exc:
-        module.fail_json(msg=str(exc))
     if params["key_id"] is not None and not params["key_id"].strip():
         module.fail_json(msg="key_id must not be empty")
 
@@ -372,11 +366,9 @@ def main():
         include_pending_deletion=params["include_pending_deletion"],
     )
     client = kms_client(module)
-    try:
+    with module_errors(module, "Could not read KMS keys and aliases"):
         # ansible-core's warn, not module.warn: see key_rotation.py
         result = gather(client, options, warn)
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        module.fail_json_aws(exc, msg="Could not read KMS keys and aliases")
     module.exit_json(changed=False, **result)
 
 

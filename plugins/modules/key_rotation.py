@@ -146,15 +146,11 @@ rotations:
       sample: ON_DEMAND
 """
 
-try:
-    import botocore
-except ImportError:
-    pass  # AnsibleAWSModule reports it
-
 from ansible.module_utils.common.warnings import warn
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
+from ansible_collections.envelope.kms.plugins.module_utils.errors import module_errors
 from ansible_collections.envelope.kms.plugins.module_utils.kms import (
     KmsInputError,
     describe_key,
@@ -183,18 +179,15 @@ def main():
         ),
         supports_check_mode=True,
     )
-    aws_errors = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
     key_ref = module.params["key_id"]
     enabled = module.params["enabled"]
     period = module.params["rotation_period_days"]
     rotate_now = module.params["rotate_now"]
-    try:
+    with module_errors(module, "Invalid options"):
         validate_request(enabled, period)
-    except KmsInputError as exc:
-        module.fail_json(msg=str(exc))
 
     client = kms_client(module)
-    try:
+    with module_errors(module, f"Could not read the rotation status of key {key_ref}"):
         metadata = describe_key(client, key_ref)
         if metadata is None:
             raise KmsInputError(f"Key {key_ref} does not exist")
@@ -203,10 +196,6 @@ def main():
         current = read_rotation(client, key_arn) if can_rotate else NOT_ROTATING
         plan = plan_rotation(current, enabled, period, rotate_now)
         check_changeable(metadata, plan)
-    except KmsInputError as exc:
-        module.fail_json(msg=str(exc))
-    except aws_errors as exc:
-        module.fail_json_aws(exc, msg=f"Could not read the rotation status of key {key_ref}")
 
     # ansible-core's warn(), not module.warn(): amazon.aws 10's AnsibleAWSModule.warn() also passes
     # `warnings` to exit_json, which ansible-core 2.19 reports as a deprecation on every warning.
@@ -225,16 +214,12 @@ def main():
     applied = bool(plan.actions) and not module.check_mode
     if applied:
         for action in plan.actions:
-            try:
+            with module_errors(module, f"Could not {describe_action(action)} for key {key_arn}"):
                 apply_rotation(client, key_arn, action)
-            except aws_errors as exc:
-                module.fail_json_aws(exc, msg=f"Could not {describe_action(action)} for key {key_arn}")
-    try:
+    with module_errors(module, f"Could not read the rotation status of key {key_arn}"):
         if applied:
             observed = read_rotation(client, key_arn)
         rotations = list_rotations(client, key_arn) if can_rotate else []
-    except aws_errors as exc:
-        module.fail_json_aws(exc, msg=f"Could not read the rotation status of key {key_arn}")
 
     # enabled and the period are what the plan set (KMS may lag, or not report the period);
     # the dates are only known to KMS.

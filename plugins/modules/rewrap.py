@@ -70,19 +70,6 @@ options:
         accepts any context.
     type: dict
     default: {}
-  allowed_key_arns:
-    description:
-      - Only decrypt files wrapped under one of these key ARNs (strict mode of the AWS Encryption SDK).
-      - Without this and O(discovery_account_ids), any KMS key the host's credentials can use may
-        decrypt a file.
-      - Mutually exclusive with O(discovery_account_ids).
-    type: list
-    elements: str
-  discovery_account_ids:
-    description:
-      - Only decrypt files wrapped under KMS keys of these AWS accounts (in the partition of the region).
-    type: list
-    elements: str
   backup:
     description:
       - Keep a copy of each file, with a timestamp in its name, before rewrapping it. The copy can still
@@ -94,6 +81,7 @@ notes:
     tampered body or a key that cannot decrypt; it reports which files would change.
   - Diffs show each changed file's key ARNs and encryption context before and after, never content.
 extends_documentation_fragment:
+  - envelope.kms.decrypt_policy.keys
   - envelope.kms.attributes
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -208,12 +196,14 @@ from ansible_collections.envelope.kms.plugins.module_utils import rewrap as plan
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     ESDK_IMPORT_ERROR,
     HAS_ESDK,
+    DecryptPolicy,
     Engine,
     EnvelopeError,
-    decrypt_policy,
+    decrypt_policy_argument_spec,
     inspect_header,
     normalize_context,
 )
+from ansible_collections.envelope.kms.plugins.module_utils.errors import module_errors, os_error_message
 
 
 def _named(message, path, real):
@@ -232,7 +222,7 @@ def rewrap_one(module, engine, path, real, key_arns, options):
     except EnvelopeError as error:
         return plan.failed_result(path, _named(error.message, path, real))
     context = plan.desired_context(facts, options["encryption_context"])
-    if not plan.needs_rewrap(facts, key_arns, context):
+    if not facts.wrapped_as(key_arns, context):
         return plan.file_result(path, facts, key_arns, context, changed=False)
     problem = plan.precondition_problem(path, facts, options["policy"])
     if problem:
@@ -241,17 +231,12 @@ def rewrap_one(module, engine, path, real, key_arns, options):
         return plan.file_result(path, facts, key_arns, context, changed=True)
     backup_file = module.backup_local(real) if options["backup"] else None
     try:
-        old, new = engine.rewrap_file(
-            real, key_arns,
-            encryption_context=options["encryption_context"],
-            required_encryption_context=options["required_encryption_context"],
-            allowed_key_arns=options["allowed_key_arns"],
-            discovery_account_ids=options["discovery_account_ids"],
-        )
+        old, new = engine.rewrap_file(real, key_arns, encryption_context=options["encryption_context"],
+                                      required_encryption_context=options["policy"])
     except (EnvelopeError, OSError) as error:
         if backup_file:
             module.cleanup(backup_file)  # a copy of a file that did not change
-        message = error.message if isinstance(error, EnvelopeError) else (error.strerror or str(error))
+        message = error.message if isinstance(error, EnvelopeError) else os_error_message(error, "cannot rewrap")
         return plan.failed_result(path, _named(message, path, real), facts)
     result = plan.file_result(path, old, key_arns, context, changed=True, new_facts=new)
     if backup_file:
@@ -260,41 +245,34 @@ def rewrap_one(module, engine, path, real, key_arns, options):
 
 
 def main():
+    policy_spec = decrypt_policy_argument_spec("required_encryption_context", context_default={})
     module = AnsibleAWSModule(
         argument_spec=dict(
             path=dict(type="path"),
             paths=dict(type="list", elements="path"),
             key_id=dict(type="list", elements="str", required=True),
             encryption_context=dict(type="dict"),
-            required_encryption_context=dict(type="dict", default={}),
-            allowed_key_arns=dict(type="list", elements="str", no_log=False),
-            discovery_account_ids=dict(type="list", elements="str"),
             backup=dict(type="bool", default=False),
+            **policy_spec["argument_spec"],
         ),
-        mutually_exclusive=[("path", "paths"), ("allowed_key_arns", "discovery_account_ids")],
+        mutually_exclusive=[("path", "paths")] + policy_spec["mutually_exclusive"],
         required_one_of=[("path", "paths")],
+        required_by=policy_spec["required_by"],
         supports_check_mode=True,
     )
     if not HAS_ESDK:
         module.fail_json(msg=missing_required_lib("aws-encryption-sdk"), exception=ESDK_IMPORT_ERROR)
     params = module.params
-    try:
+    with module_errors(module, "cannot rewrap"):
+        engine = Engine.for_aws(module)  # makes clients, calls nothing
         options = dict(
             encryption_context=(None if params["encryption_context"] is None
                                 else normalize_context(params["encryption_context"])),
-            required_encryption_context=normalize_context(params["required_encryption_context"],
-                                                          "required encryption context"),
-            allowed_key_arns=params["allowed_key_arns"] or [],
-            discovery_account_ids=params["discovery_account_ids"] or [],
+            # validated once up front; the header checks of every file use it
+            policy=DecryptPolicy.from_options(params, engine.region, "required_encryption_context"),
             backup=params["backup"],
         )
-        engine = Engine.for_aws(module)
-        # validated once up front; the header checks of every file use it
-        options["policy"] = decrypt_policy(options["required_encryption_context"], options["allowed_key_arns"],
-                                           options["discovery_account_ids"], None, engine.region)
         key_arns = sorted(set(engine.resolve_key_arns(params["key_id"])))
-    except EnvelopeError as error:
-        module.fail_json(msg=error.message)
 
     entries, unmatched = plan.expand_paths([params["path"]] if params["path"] else params["paths"])
     for pattern in unmatched:

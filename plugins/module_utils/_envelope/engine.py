@@ -23,7 +23,7 @@ from ansible_collections.envelope.kms.plugins.module_utils._envelope.constants i
     DEFAULT_MAX_ENCRYPTED_DATA_KEYS,
     DEFAULT_MAX_FRAME_LENGTH,
 )
-from ansible_collections.envelope.kms.plugins.module_utils._envelope.errors import EnvelopeError, Translated
+from ansible_collections.envelope.kms.plugins.module_utils._envelope.errors import Translated
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.format import (
     read_facts,
     require_end_of_input,
@@ -50,6 +50,7 @@ from ansible_collections.envelope.kms.plugins.module_utils._envelope.io import (
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.library import require_esdk
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.model import Comparison, facts_from_header
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.policy import DecryptPolicy, decrypt_policy
+from ansible_collections.envelope.kms.plugins.module_utils.errors import EnvelopeError
 
 # Comparison reasons that mean "not a readable envelope of ours", not a failure to report.
 _UNREADABLE_HEADER = ("not_envelope", "corrupt", "too_large")

@@ -1,13 +1,10 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""For internal collection use only: the one error model of the envelope engine.
+"""For internal collection use only: what the library, botocore and the OS raise, as EnvelopeError.
 
-``EnvelopeError`` is the one error every engine function raises: a one-line, user-facing message
-that never holds plaintext or key material, a ``kind`` callers can branch on, and the ``path`` it is
-about when there is one. ``translate`` turns what the library, botocore or the OS raised into one;
-``Translated`` does it for a block. Plugins translate an EnvelopeError once, in their front door
-(``module_utils/errors.py``).
+``EnvelopeError`` (``module_utils/errors.py``) is the one error every engine function raises;
+``translate`` turns anything else into one, ``Translated`` does it for a block.
 """
 
 from __future__ import annotations
@@ -32,6 +29,7 @@ except ImportError:
     pass  # envelope.HAS_ESDK tells; nothing here runs without the library
 
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.constants import DEFAULT_MAX_FRAME_LENGTH
+from ansible_collections.envelope.kms.plugins.module_utils.errors import EnvelopeError, os_error_message
 
 # KMS error code -> (EnvelopeError kind, what it means for the user).
 KMS_ERRORS = {
@@ -51,22 +49,6 @@ KMS_ERRORS = {
     "KMSInternalException": ("kms_error", "KMS had an internal error"),
     "DependencyTimeoutException": ("kms_error", "KMS timed out"),
 }
-
-
-class EnvelopeError(Exception):
-    """A one-line, user-facing failure. ``kind`` tells callers which case it is; ``path`` names the
-    file it is about, when there is one.
-
-    Kinds: not_envelope, corrupt, trailing_data, context_mismatch, key_not_allowed, key_unusable,
-    key_not_found, access_denied, credentials, throttled, kms_error, policy, too_large,
-    invalid_argument, io_error.
-    """
-
-    def __init__(self, message, kind="error", path=None):
-        super().__init__(message)
-        self.message = message
-        self.kind = kind
-        self.path = path
 
 
 def one_line(text, limit=300):
@@ -146,8 +128,7 @@ def translate(error, what, failures=()):
     if isinstance(error, (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)):
         return botocore_error(error, what)
     if isinstance(error, OSError):
-        where = f" {error.filename}" if error.filename else ""
-        return EnvelopeError(f"{what}: {error.strerror or error}{where}", "io_error")
+        return EnvelopeError(os_error_message(error, what), "io_error", error.filename)
     return _library_error(error, what, failures)
 
 

@@ -17,7 +17,7 @@ try:
 except ImportError:
     pass  # envelope.HAS_ESDK tells
 
-from ansible_collections.envelope.kms.plugins.module_utils._envelope.errors import EnvelopeError
+from ansible_collections.envelope.kms.plugins.module_utils.errors import EnvelopeError
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.inputs import algorithm_suite
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.io import open_source
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.library import require_esdk

@@ -3,6 +3,8 @@
 
 """For internal collection use only: sources, atomic output files and plaintext matching.
 
+Light on purpose (no AWS Encryption SDK import): data_key writes its files with it too.
+
 Every file the collection writes goes through ``AtomicFile`` (a 0600 temp file beside the
 destination, renamed over it only when complete); every "does this plaintext equal that one"
 goes through ``PlaintextMatcher`` (constant memory, stops at the first difference).
@@ -16,7 +18,7 @@ import os
 import tempfile
 
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.constants import CHUNK_SIZE
-from ansible_collections.envelope.kms.plugins.module_utils._envelope.errors import EnvelopeError, Translated
+from ansible_collections.envelope.kms.plugins.module_utils.errors import EnvelopeError, InputError
 
 
 class Source:
@@ -34,7 +36,7 @@ class Source:
             self.stream = source
             self.label = getattr(source, "name", "stream")
         else:
-            raise EnvelopeError(f"cannot read from a {type(source).__name__}", "invalid_argument")
+            raise InputError(f"cannot read from a {type(source).__name__}")
 
     def size(self):
         position = self.stream.tell()
@@ -67,7 +69,7 @@ def open_plaintext(plaintext):
 def require_path(path, caller):
     """Bytes would be taken as content by Source: a method that wants a path says so."""
     if not isinstance(path, (str, os.PathLike)):
-        raise EnvelopeError(f"{caller} needs a file path, not {type(path).__name__}", "invalid_argument")
+        raise InputError(f"{caller} needs a file path, not {type(path).__name__}")
 
 
 def label(source):
@@ -92,7 +94,7 @@ class AtomicFile:
 
     def __enter__(self):
         if os.path.isdir(self.dest):
-            raise EnvelopeError(f"destination {self.dest} is a directory", "invalid_argument", self.dest)
+            raise InputError(f"destination {self.dest} is a directory", self.dest)
         directory, name = os.path.split(os.path.abspath(self.dest))
         try:
             fd, self.path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
@@ -145,12 +147,13 @@ class AtomicFile:
                 pass
 
 
-def write_file_atomic(dest, data, mode=0o600, what=None):
-    """Write ``data`` to ``dest`` through an AtomicFile (durable): all of it or nothing."""
-    with Translated(what or f"cannot write {dest}"):
-        with AtomicFile(dest, mode) as out:
-            out.write(data)
-            out.commit()
+def write_file_atomic(dest, data):
+    """Write ``data`` to ``dest`` through an AtomicFile (durable): all of it or nothing. A new file
+    is 0600; a replaced one keeps its mode and (as root) its owner. OSError propagates."""
+    like = dest if os.path.exists(dest) else None
+    with AtomicFile(dest, like=like) as out:
+        out.write(data)
+        out.commit()
 
 
 class Mismatch(Exception):

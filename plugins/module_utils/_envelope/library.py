@@ -21,10 +21,10 @@ else:
     # last-resort handler would print those to stderr (module output, controller terminal).
     logging.getLogger("aws_encryption_sdk").addHandler(logging.NullHandler())
 
-from ansible_collections.envelope.kms.plugins.module_utils._envelope.errors import EnvelopeError  # noqa: E402
+from ansible_collections.envelope.kms.plugins.module_utils.errors import InputError  # noqa: E402
 
 
 def require_esdk():
     """Raise a clear EnvelopeError when the library is missing (modules use missing_required_lib)."""
     if not HAS_ESDK:
-        raise EnvelopeError("the aws-encryption-sdk Python library (3.3 or later) is required", "invalid_argument")
+        raise InputError("the aws-encryption-sdk Python library (3.3 or later) is required")

@@ -15,22 +15,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ansible_collections.envelope.kms.plugins.module_utils._envelope.errors import EnvelopeError
+from ansible_collections.envelope.kms.plugins.module_utils.errors import EnvelopeError, InputError
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.inputs import normalize_context
 
 KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 
-# The options of every plugin that decrypts (modules and action plugins; the lookup documents the
-# same names through the doc fragment).
-POLICY_OPTIONS = ("encryption_context", "allowed_key_arns", "discovery_account_ids", "discovery_partition")
 
-
-def decrypt_policy_argument_spec():
-    """The decrypt policy options as an argument spec, with the rules that go with them."""
+def decrypt_policy_argument_spec(context_option="encryption_context", context_default=None):
+    """The decrypt policy options as an argument spec, with the rules that go with them. A plugin
+    whose ``encryption_context`` means something else names the required-context option itself."""
     return dict(
         argument_spec=dict(
-            encryption_context=dict(type="dict"),
+            {context_option: dict(type="dict", default=context_default)},
             allowed_key_arns=dict(type="list", elements="str", no_log=False),  # ARNs, not secrets
             discovery_account_ids=dict(type="list", elements="str"),
             discovery_partition=dict(type="str"),
@@ -50,9 +47,9 @@ class DecryptPolicy:
     discovery_partition: str = None
 
     @classmethod
-    def from_options(cls, options, region=None):
+    def from_options(cls, options, region=None, context_option="encryption_context"):
         """From a plugin's options (the names of decrypt_policy_argument_spec), validated."""
-        return decrypt_policy(options.get("encryption_context"), options.get("allowed_key_arns"),
+        return decrypt_policy(options.get(context_option), options.get("allowed_key_arns"),
                               options.get("discovery_account_ids"), options.get("discovery_partition"), region)
 
     @classmethod
@@ -91,11 +88,11 @@ def decrypt_policy(encryption_context=None, allowed_key_arns=None, discovery_acc
     allowed = tuple(sorted(set(allowed_key_arns or ())))
     accounts = tuple(sorted(set(check_account_ids(discovery_account_ids))))
     if allowed and accounts:
-        raise EnvelopeError("give either allowed key ARNs or discovery account ids, not both", "invalid_argument")
+        raise InputError("allowed_key_arns and discovery_account_ids are mutually exclusive: give allowed key ARNs "
+                         "or discovery account ids, not both")
     for arn in allowed:
         if not KEY_ARN.match(arn):
-            raise EnvelopeError(f"allowed keys must be key ARNs (arn:aws:kms:REGION:ACCOUNT:key/ID), not {arn!r}",
-                                "invalid_argument")
+            raise InputError(f"allowed keys must be key ARNs (arn:aws:kms:REGION:ACCOUNT:key/ID), not {arn!r}")
     partition = discovery_partition or partition_of_region(region)
     return DecryptPolicy(normalize_context(encryption_context, "required encryption context"),
                          allowed, accounts, partition)
@@ -109,8 +106,7 @@ def check_account_ids(account_ids):
         if isinstance(account_id, int) and not isinstance(account_id, bool):
             text = text.zfill(12)
         if not ACCOUNT_ID.match(text):
-            raise EnvelopeError(f"discovery_account_ids must be 12-digit AWS account ids, not {account_id!r}",
-                                "invalid_argument")
+            raise InputError(f"discovery_account_ids must be 12-digit AWS account ids, not {account_id!r}")
         checked.append(text)
     return checked
 

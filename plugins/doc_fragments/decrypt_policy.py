@@ -1,0 +1,46 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    """The decrypt policy options (envelope.decrypt_policy_argument_spec): what a file must be before
+    any plaintext is released. Used by the decrypt module and lookup; rewrap uses KEYS."""
+
+    _CONTEXT = r"""
+  encryption_context:
+    description:
+      - Key/value pairs each file's encryption context must contain, with these values. Pairs a file
+        has beyond these are accepted.
+      - The AWS Encryption SDK does not check the context on decrypt; this collection does, before any
+        plaintext is written, returned or re-encrypted.
+    type: dict
+"""
+
+    _KEYS = r"""
+  allowed_key_arns:
+    description:
+      - Only these KMS keys (key ARNs) may decrypt the files (the AWS Encryption SDK's strict mode).
+        Aliases are not accepted here, because the key an alias points at changes on rotation while
+        older files stay wrapped under the previous key.
+      - Mutually exclusive with O(discovery_account_ids). Without either, any KMS key the
+        credentials may use is accepted (discovery mode); restrict it where you can.
+    type: list
+    elements: str
+  discovery_account_ids:
+    description:
+      - Accept any KMS key of these AWS accounts (discovery mode with a filter): 12-digit account ids.
+    type: list
+    elements: str
+  discovery_partition:
+    description:
+      - The AWS partition of O(discovery_account_ids). Defaults to the partition of the region
+        (V(aws), V(aws-cn) or V(aws-us-gov)). Requires O(discovery_account_ids).
+    type: str
+"""
+
+    DOCUMENTATION = "options:" + _CONTEXT + _KEYS
+
+    # Only the key options, for a plugin whose encryption_context means something else (rewrap).
+    KEYS = "options:" + _KEYS

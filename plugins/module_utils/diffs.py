@@ -1,0 +1,19 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""--diff entries that show an envelope's metadata (keys, context, suite, sizes), never its content."""
+
+from __future__ import annotations
+
+import json
+
+
+def metadata_text(data):
+    """One ``key: json value`` line per item, sorted: stable text for a diff of metadata."""
+    return "".join(f"{key}: {json.dumps(value, sort_keys=True)}\n" for key, value in sorted(data.items()))
+
+
+def envelope_diff(path, before, after):
+    """A diff entry for the envelope at ``path``: metadata dicts before and after."""
+    header = f"{path} (envelope)"
+    return dict(before_header=header, after_header=header, before=metadata_text(before), after=metadata_text(after))
