@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import copy as copy_module
-import json
 import os
 import shlex
 import shutil
@@ -20,18 +19,21 @@ import tempfile
 
 from ansible import constants as C
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure, AnsibleError
-from ansible.module_utils.common.text.converters import to_bytes, to_text
-from ansible.parsing.vault import is_encrypted_file
+from ansible.module_utils.common.text.converters import to_text
 
+from ansible_collections.envelope.kms.plugins.module_utils.diffs import envelope_diff
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
+    ALGORITHMS,
     DEFAULT_ALGORITHM,
     DEFAULT_FRAME_LENGTH,
-    SIGNED_ALGORITHM,
+    MAX_DIFF_PLAINTEXT,
     EnvelopeError,
     envelope_could_hold,
     normalize_context,
 )
 from ansible_collections.envelope.kms.plugins.plugin_utils.action import EnvelopeActionBase
+from ansible_collections.envelope.kms.plugins.plugin_utils.errors import plugin_errors
+from ansible_collections.envelope.kms.plugins.plugin_utils.source import task_source
 
 # Options handed to ansible.builtin.copy unchanged (None: not given, copy's own default applies).
 COPY_OPTIONS = dict(
@@ -54,8 +56,6 @@ COPY_OPTIONS = dict(
 # Above this size, ask the host for the envelope's size before fetching it back: a size that cannot
 # hold this plaintext proves a change without moving the file.
 SIZE_CHECK_THRESHOLD = 1024 * 1024
-# diff_plaintext shows at most this much plaintext.
-MAX_DIFF_PLAINTEXT = 64 * 1024
 
 
 class ActionModule(EnvelopeActionBase):
@@ -67,7 +67,7 @@ class ActionModule(EnvelopeActionBase):
         dest=dict(type="str", required=True),
         key_id=dict(type="list", elements="str", required=True),
         encryption_context=dict(type="dict", default={}),
-        algorithm=dict(type="str", default=DEFAULT_ALGORITHM, choices=[DEFAULT_ALGORITHM, SIGNED_ALGORITHM]),
+        algorithm=dict(type="str", default=DEFAULT_ALGORITHM, choices=list(ALGORITHMS)),
         frame_length=dict(type="int", default=DEFAULT_FRAME_LENGTH),
         diff_plaintext=dict(type="bool", default=False),
         remote_src=dict(type="bool", default=False),
@@ -81,14 +81,13 @@ class ActionModule(EnvelopeActionBase):
         result = super().run(tmp, task_vars)
         workdir = None
         try:
-            options = self.load_options()
-            if options["remote_src"]:
-                raise AnsibleActionFail("remote_src is not supported: envelope.kms.copy encrypts on the controller")
-            desired = self._desired(options)
-            workdir = tempfile.mkdtemp(dir=C.DEFAULT_LOCAL_TMP, prefix="envelope-kms-")
-            result.update(self._deploy(options, desired, workdir, task_vars))
-        except EnvelopeError as error:
-            raise AnsibleActionFail(error.message) from None
+            with plugin_errors(AnsibleActionFail):
+                options = self.load_options()
+                if options["remote_src"]:
+                    raise AnsibleActionFail("remote_src is not supported: envelope.kms.copy encrypts on the controller")
+                desired = self._desired(options)
+                workdir = tempfile.mkdtemp(dir=C.DEFAULT_LOCAL_TMP, prefix="envelope-kms-")
+                result.update(self._deploy(options, desired, workdir, task_vars))
         finally:
             if workdir:
                 shutil.rmtree(workdir, ignore_errors=True)
@@ -98,33 +97,14 @@ class ActionModule(EnvelopeActionBase):
     # -- what the task wants
 
     def _desired(self, options):
-        dest = options["dest"]
-        if options["src"] is not None:
-            path = self._find_needle("files", options["src"])
-            if dest.endswith("/"):
-                dest += os.path.basename(path)
-            plaintext = self._read_source(path)
-            name = os.path.basename(path)
-        else:
-            if dest.endswith("/"):
-                raise AnsibleActionFail("dest must be a file path when content is given")
-            plaintext = _content_bytes(options["content"])
-            name = os.path.basename(dest) or "content"
+        source = task_source(self, options["src"], options["content"], options["dest"])
         return dict(
-            dest=self._remote_expand_user(dest),
-            name=name,
-            plaintext=plaintext,  # a controller path (streamed) or bytes held in memory
-            size=len(plaintext) if isinstance(plaintext, bytes) else os.path.getsize(plaintext),
+            dest=self._remote_expand_user(source.dest),
+            name=source.name,
+            plaintext=source.plaintext,  # a controller path (streamed) or bytes held in memory
+            size=source.size,
             context=normalize_context(options["encryption_context"]),
         )
-
-    def _read_source(self, path):
-        """Plain files are streamed from their path; vault files are decrypted in memory only
-        (copy's own get_real_file would write the plaintext to a temp file)."""
-        with open(to_bytes(path, errors="surrogate_or_strict"), "rb") as handle:
-            if not is_encrypted_file(handle):
-                return path
-        return bytes(self._loader._get_file_contents(path)[0])
 
     # -- the deploy
 
@@ -139,8 +119,8 @@ class ActionModule(EnvelopeActionBase):
         comparison = None
         if existing:
             comparison = engine.compare(existing, desired["plaintext"], key_arns, desired["context"],
-                                        options["algorithm"])
-        if comparison and comparison.same and comparison.facts.frame_length == options["frame_length"]:
+                                        options["algorithm"], options["frame_length"])
+        if comparison and comparison.same:
             source, facts = existing, comparison.facts
         elif self._play_context.check_mode:
             # No data key in check mode: any different local file makes copy predict the change.
@@ -243,8 +223,7 @@ class ActionModule(EnvelopeActionBase):
         )
         if new_facts is not None:
             after["size"] = new_facts.size
-        diffs = [dict(before_header=f"{desired['dest']} (envelope)", after_header=f"{desired['dest']} (envelope)",
-                      before=_yaml_like(before), after=_yaml_like(after))]
+        diffs = [envelope_diff(desired["dest"], before, after)]
         if options["diff_plaintext"]:
             diffs.append(self._plaintext_diff(existing, desired, key_arns))
         return diffs
@@ -268,14 +247,3 @@ class ActionModule(EnvelopeActionBase):
             after = to_text(data, errors="surrogate_or_replace")
         return dict(before_header=f"{desired['dest']} (plaintext)", after_header=f"{desired['dest']} (plaintext)",
                     before=before, after=after)
-
-
-def _content_bytes(content):
-    # Like ansible.builtin.copy: structured content is written as JSON.
-    if isinstance(content, (dict, list)):
-        return to_bytes(json.dumps(content))
-    return to_bytes(content, errors="surrogate_or_strict")
-
-
-def _yaml_like(data):
-    return "".join(f"{key}: {json.dumps(value, sort_keys=True)}\n" for key, value in sorted(data.items()))

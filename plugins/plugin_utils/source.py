@@ -1,0 +1,61 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""For internal collection use only: the plaintext a task's ``src`` | ``content`` names, and its ``dest``.
+
+Shared by the actions that encrypt on the controller (envelope.kms.copy, envelope.kms.encrypt), so
+that vault handling, content encoding and the ``dest`` ending in ``/`` rule live in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.text.converters import to_bytes
+from ansible.parsing.vault import is_encrypted_file
+
+
+@dataclass(frozen=True)
+class TaskSource:
+    dest: str  # the task's dest, with the name of src appended when it ends with '/'
+    name: str  # a file name for scratch files: src's, else dest's
+    plaintext: object  # a controller path (plain file, streamed) or bytes (content, vault file) held in memory
+    path: str = None  # src as found on the controller; None for content
+
+    @property
+    def size(self):
+        if isinstance(self.plaintext, bytes):
+            return len(self.plaintext)
+        return os.path.getsize(self.plaintext)
+
+
+def task_source(action, src, content, dest):
+    """The TaskSource of an action plugin's task: ``src`` is looked up like ansible.builtin.copy
+    does (role ``files/``, playbook folder); exactly one of ``src`` and ``content`` is set."""
+    if src is not None:
+        path = action._find_needle("files", src)
+        if dest.endswith("/"):
+            dest += os.path.basename(path)
+        return TaskSource(dest, os.path.basename(path), read_source(action._loader, path), path)
+    if dest.endswith("/"):
+        raise AnsibleActionFail("dest must be a file path when content is given")
+    return TaskSource(dest, os.path.basename(dest) or "content", content_bytes(content))
+
+
+def read_source(loader, path):
+    """Plain files are streamed from their path; vault files are decrypted in memory only
+    (copy's own get_real_file would write the plaintext to a temp file)."""
+    with open(to_bytes(path, errors="surrogate_or_strict"), "rb") as handle:
+        if not is_encrypted_file(handle):
+            return path
+    return bytes(loader._get_file_contents(path)[0])
+
+
+def content_bytes(content):
+    # Like ansible.builtin.copy: structured content is written as JSON.
+    if isinstance(content, (dict, list)):
+        return to_bytes(json.dumps(content))
+    return to_bytes(content, errors="surrogate_or_strict")
