@@ -42,7 +42,7 @@ KIB = 1024
 MIB = 1024 * KIB
 GIB = 1024 * MIB
 
-ENGINE_FRAME = 256 * KIB  # envelope.py DEFAULT_FRAME_LENGTH; raw AES-GCM uses the same chunks
+ENGINE_FRAME = 256 * KIB  # _envelope/constants.py DEFAULT_FRAME_LENGTH; raw AES-GCM uses the same chunks
 ENGINE_SUITE = "AES_256_GCM_HKDF_SHA512_COMMIT_KEY"  # the engine's default suite (0x0478, unsigned)
 CLI_FRAME_SWEEP = (4 * KIB, 16 * KIB, 64 * KIB, 256 * KIB, 1 * MIB)
 ENGINE_FRAME_SWEEP = (64 * KIB, 128 * KIB, 256 * KIB, 1 * MIB, 4 * MIB)
@@ -605,9 +605,9 @@ PROFILE_ROWS = (
     ("  engine set-up (boto3 session and client)", "plugin_utils/action.py", "engine"),
     ("  read the existing envelope back (wc -c, fetch_file)", "plugins/action/copy.py", "_fetch_existing"),
     ("    fetch_file (transfer host -> controller)", "connection/local.py", "fetch_file"),
-    ("  resolve key ARN (DescribeKey)", "module_utils/envelope.py", "resolve_key_arns"),
-    ("  compare with the plaintext (Decrypt + AES + compare)", "module_utils/envelope.py", "compare"),
-    ("  encrypt (GenerateDataKey + AES + write)", "module_utils/envelope.py", "_encrypt_stream"),
+    ("  resolve key ARN (DescribeKey)", "module_utils/_envelope/engine.py", "resolve_key_arns"),
+    ("  compare with the plaintext (Decrypt + AES + compare)", "module_utils/_envelope/engine.py", "compare"),
+    ("  encrypt (GenerateDataKey + AES + write)", "module_utils/_envelope/engine.py", "_encrypt_stream"),
     ("  KMS API calls, all (botocore)", "botocore/client.py", "_make_api_call"),
     ("  ansible.builtin.copy action (ours: _hand_over)", "ansible/plugins/action/copy.py", "run"),
     ("    checksum of the local source (sha1)", "ansible/utils/hashing.py", "secure_hash"),

@@ -23,15 +23,12 @@ from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.envelope.kms.plugins.module_utils.diffs import envelope_diff
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
-    ALGORITHMS,
-    DEFAULT_ALGORITHM,
-    DEFAULT_FRAME_LENGTH,
     MAX_DIFF_PLAINTEXT,
     EnvelopeError,
     envelope_could_hold,
     normalize_context,
 )
-from ansible_collections.envelope.kms.plugins.plugin_utils.action import EnvelopeActionBase
+from ansible_collections.envelope.kms.plugins.plugin_utils.action import ENCRYPT_OPTIONS, ENCRYPT_RULES, EnvelopeActionBase
 from ansible_collections.envelope.kms.plugins.plugin_utils.errors import plugin_errors
 from ansible_collections.envelope.kms.plugins.plugin_utils.source import task_source
 
@@ -62,19 +59,14 @@ class ActionModule(EnvelopeActionBase):
     TRANSFERS_FILES = True
 
     ARGUMENT_SPEC = dict(
-        src=dict(type="path"),
-        content=dict(type="raw", no_log=True),
         dest=dict(type="str", required=True),
-        key_id=dict(type="list", elements="str", required=True),
-        encryption_context=dict(type="dict", default={}),
-        algorithm=dict(type="str", default=DEFAULT_ALGORITHM, choices=list(ALGORITHMS)),
-        frame_length=dict(type="int", default=DEFAULT_FRAME_LENGTH),
+        **ENCRYPT_OPTIONS,
         diff_plaintext=dict(type="bool", default=False),
         remote_src=dict(type="bool", default=False),
         **COPY_OPTIONS,
     )
-    MUTUALLY_EXCLUSIVE = (("src", "content"),)
-    REQUIRED_ONE_OF = (("src", "content"),)
+    MUTUALLY_EXCLUSIVE = ENCRYPT_RULES["mutually_exclusive"]
+    REQUIRED_ONE_OF = ENCRYPT_RULES["required_one_of"]
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}

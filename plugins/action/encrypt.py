@@ -19,12 +19,9 @@ from ansible.utils.hashing import checksum
 
 from ansible_collections.envelope.kms.plugins.module_utils.diffs import envelope_diff
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
-    ALGORITHMS,
-    DEFAULT_ALGORITHM,
-    DEFAULT_FRAME_LENGTH,
     normalize_context,
 )
-from ansible_collections.envelope.kms.plugins.plugin_utils.action import EnvelopeActionBase
+from ansible_collections.envelope.kms.plugins.plugin_utils.action import ENCRYPT_OPTIONS, ENCRYPT_RULES, EnvelopeActionBase
 from ansible_collections.envelope.kms.plugins.plugin_utils.errors import plugin_errors
 from ansible_collections.envelope.kms.plugins.plugin_utils.source import task_source
 
@@ -35,18 +32,13 @@ class ActionModule(EnvelopeActionBase):
     TRANSFERS_FILES = False
 
     ARGUMENT_SPEC = dict(
-        src=dict(type="path"),
-        content=dict(type="raw", no_log=True),
         dest=dict(type="path", required=True),
-        key_id=dict(type="list", elements="str", required=True),
-        encryption_context=dict(type="dict", default={}),
-        algorithm=dict(type="str", default=DEFAULT_ALGORITHM, choices=list(ALGORITHMS)),
-        frame_length=dict(type="int", default=DEFAULT_FRAME_LENGTH),
+        **ENCRYPT_OPTIONS,
         mode=dict(type="raw", default=DEFAULT_MODE),
         force=dict(type="bool", default=True),
     )
-    MUTUALLY_EXCLUSIVE = (("src", "content"),)
-    REQUIRED_ONE_OF = (("src", "content"),)
+    MUTUALLY_EXCLUSIVE = ENCRYPT_RULES["mutually_exclusive"]
+    REQUIRED_ONE_OF = ENCRYPT_RULES["required_one_of"]
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 class ModuleDocFragment:
     """The decrypt policy options (envelope.decrypt_policy_argument_spec): what a file must be before
-    any plaintext is released. Used by the decrypt module and lookup; rewrap uses KEYS."""
+    any plaintext is released. The decrypt module and lookup take both parts; rewrap takes KEYS."""
 
-    _CONTEXT = r"""
+    DOCUMENTATION = r"""
+options:
   encryption_context:
     description:
       - Key/value pairs each file's encryption context must contain, with these values. Pairs a file
@@ -18,7 +19,9 @@ class ModuleDocFragment:
     type: dict
 """
 
-    _KEYS = r"""
+    # The key options; a plugin whose encryption_context means something else (rewrap) takes only these.
+    KEYS = r"""
+options:
   allowed_key_arns:
     description:
       - Only these KMS keys (key ARNs) may decrypt the files (the AWS Encryption SDK's strict mode).
@@ -30,7 +33,7 @@ class ModuleDocFragment:
     elements: str
   discovery_account_ids:
     description:
-      - Accept any KMS key of these AWS accounts (discovery mode with a filter): 12-digit account ids.
+      - Accept any KMS key of these AWS accounts (discovery mode with a filter), given as 12-digit account ids.
     type: list
     elements: str
   discovery_partition:
@@ -39,8 +42,3 @@ class ModuleDocFragment:
         (V(aws), V(aws-cn) or V(aws-us-gov)). Requires O(discovery_account_ids).
     type: str
 """
-
-    DOCUMENTATION = "options:" + _CONTEXT + _KEYS
-
-    # Only the key options, for a plugin whose encryption_context means something else (rewrap).
-    KEYS = "options:" + _KEYS

@@ -48,6 +48,7 @@ options:
     default: false
 extends_documentation_fragment:
   - envelope.kms.decrypt_policy
+  - envelope.kms.decrypt_policy.keys
   - amazon.aws.common.plugins
   - amazon.aws.region.plugins
   - amazon.aws.boto3

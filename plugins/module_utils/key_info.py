@@ -14,12 +14,13 @@ import re
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 
 from ansible_collections.envelope.kms.plugins.module_utils.kms import (
-    ALIAS_PREFIX,
     RESERVED_ALIAS_PREFIX,
     KmsInputError,
+    alias_name,
     describe_key,
     key_policy,
     key_summary,
+    iso,
     key_tags,
     paginate,
     list_aliases,
@@ -28,8 +29,6 @@ from ansible_collections.envelope.kms.plugins.module_utils.kms import (
     supports_rotation,
 )
 
-# Reading is allowed for every valid name, the AWS managed alias/aws/... ones included.
-_ALIAS_NAME = re.compile(r"^alias/[a-zA-Z0-9/_-]{1,250}$")
 _ALIAS_ARN = re.compile(r"^arn:[^:]+:kms:[^:]*:[^:]*:alias/[a-zA-Z0-9/_-]{1,250}$")
 
 PENDING_DELETION_STATES = ("PendingDeletion", "PendingReplicaDeletion")
@@ -40,16 +39,11 @@ UNREADABLE_DETAIL = ["AccessDeniedException", "KMSInvalidStateException", "Unsup
 
 def alias_reference(name):
     """'app', 'alias/app' or an alias ARN -> what DescribeKey accepts; alias/aws/... is fine to read."""
-    if not name:
-        raise KmsInputError("An alias name must not be empty")
-    if name.startswith("arn:"):
+    if name and name.startswith("arn:"):
         if not _ALIAS_ARN.match(name):
             raise KmsInputError(f"Invalid alias ARN {name!r}: expected arn:<partition>:kms:<region>:<account>:alias/<name>")
         return name
-    full = name if name.startswith(ALIAS_PREFIX) else ALIAS_PREFIX + name
-    if not _ALIAS_NAME.match(full):
-        raise KmsInputError(f"Invalid alias name {name!r}: use 1-250 letters, digits, '/', '_' or '-' after 'alias/'")
-    return full
+    return alias_name(name)  # reading is allowed for every valid name, alias/aws/... included
 
 
 def tags_match(actual, wanted):
@@ -104,8 +98,8 @@ def alias_summary(alias):
         "alias_name": alias["AliasName"],
         "alias_arn": alias.get("AliasArn"),
         "target_key_id": alias.get("TargetKeyId"),
-        "creation_date": _iso(alias.get("CreationDate")),
-        "last_updated_date": _iso(alias.get("LastUpdatedDate")),
+        "creation_date": iso(alias.get("CreationDate")),
+        "last_updated_date": iso(alias.get("LastUpdatedDate")),
     }
 
 
@@ -211,7 +205,3 @@ def gather(client, options, warn):
 def _creation_order(metadata):
     created = metadata.get("CreationDate")
     return (created.timestamp() if hasattr(created, "timestamp") else 0, metadata["KeyId"])
-
-
-def _iso(value):
-    return value.isoformat() if hasattr(value, "isoformat") else value

@@ -220,23 +220,8 @@ def plan_key(current, desired, alias_target=None):
         return _plan_create(desired)
 
     _refuse_immutable_changes(current, desired)
-    actions = []
-    key_state, enabled = current["key_state"], current["enabled"]
-    if key_state == "PendingDeletion":
-        actions.append((CANCEL_DELETION, {}))
-        key_state, enabled = "Disabled", False  # what CancelKeyDeletion leaves
-    if desired["description"] is not None and desired["description"] != current["description"]:
-        actions.append((UPDATE_DESCRIPTION, {"Description": desired["description"]}))
-    if desired["policy"] is not None and (
-        current["policy"] is None or compare_policies(current["policy"], desired["policy"])
-    ):
-        actions.append((PUT_POLICY, {"PolicyName": POLICY_NAME, "Policy": json.dumps(desired["policy"])}))
-    if desired["tags"] is not None:
-        to_set, to_unset = compare_aws_tags(current["tags"], desired["tags"], desired["purge_tags"])
-        if to_unset:
-            actions.append((UNTAG, {"TagKeys": sorted(to_unset)}))
-        if to_set:
-            actions.append((TAG, {"Tags": _tag_list(to_set)}))
+    actions, key_state, enabled = _plan_pending_deletion(current)
+    actions += _plan_description_and_policy(current, desired) + _plan_tags(current, desired)
     # Keys in other states (PendingImport, Unavailable, ...) cannot be enabled or disabled.
     if key_state in ("Enabled", "Disabled") and desired["enabled"] != enabled:
         actions.append((ENABLE if desired["enabled"] else DISABLE, {}))
@@ -244,6 +229,36 @@ def plan_key(current, desired, alias_target=None):
     if alias and alias_target != current["key_id"]:
         actions.append((CREATE_ALIAS if alias_target is None else UPDATE_ALIAS, {"AliasName": alias}))
     _refuse_aws_managed(current, actions)
+    return actions
+
+
+def _plan_pending_deletion(current):
+    """([cancel the deletion] or [], key state and enabled after it)."""
+    if current["key_state"] == "PendingDeletion":
+        return [(CANCEL_DELETION, {})], "Disabled", False  # what CancelKeyDeletion leaves
+    return [], current["key_state"], current["enabled"]
+
+
+def _plan_description_and_policy(current, desired):
+    actions = []
+    if desired["description"] is not None and desired["description"] != current["description"]:
+        actions.append((UPDATE_DESCRIPTION, {"Description": desired["description"]}))
+    if desired["policy"] is not None and (
+        current["policy"] is None or compare_policies(current["policy"], desired["policy"])
+    ):
+        actions.append((PUT_POLICY, {"PolicyName": POLICY_NAME, "Policy": json.dumps(desired["policy"])}))
+    return actions
+
+
+def _plan_tags(current, desired):
+    if desired["tags"] is None:
+        return []
+    to_set, to_unset = compare_aws_tags(current["tags"], desired["tags"], desired["purge_tags"])
+    actions = []
+    if to_unset:
+        actions.append((UNTAG, {"TagKeys": sorted(to_unset)}))
+    if to_set:
+        actions.append((TAG, {"Tags": _tag_list(to_set)}))
     return actions
 
 

@@ -26,6 +26,8 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
+from ansible_collections.envelope.kms.plugins.module_utils._envelope.constants import ALIAS_PREFIX
+
 # A user input KMS would reject, caught before any call so the message can say why.
 from ansible_collections.envelope.kms.plugins.module_utils.errors import InputError as KmsInputError  # noqa: F401
 
@@ -36,9 +38,8 @@ from ansible_collections.envelope.kms.plugins.module_utils.errors import InputEr
 # A user's aws_config (amazon.aws's option) is merged over it.
 KMS_RETRIES = {"mode": "standard", "total_max_attempts": 10}
 
-ALIAS_PREFIX = "alias/"
 RESERVED_ALIAS_PREFIX = "alias/aws/"
-_ALIAS_NAME = re.compile(r"^alias/[a-zA-Z0-9/_-]{1,250}$")
+ALIAS_NAME = re.compile(r"^alias/[a-zA-Z0-9/_-]{1,250}$")
 
 
 def kms_client(aws, region=None):
@@ -50,17 +51,23 @@ def kms_client(aws, region=None):
     return aws.client("kms", **params)
 
 
-def normalize_alias(name):
-    """'foo' or 'alias/foo' -> 'alias/foo'; refuses names KMS would reject or reserves for AWS."""
+def alias_name(name):
+    """'foo' or 'alias/foo' -> 'alias/foo'; refuses names KMS would reject (alias/aws/... included)."""
     if not name:
         raise KmsInputError("An alias name must not be empty")
     full = name if name.startswith(ALIAS_PREFIX) else ALIAS_PREFIX + name
-    if full.startswith(RESERVED_ALIAS_PREFIX):
-        raise KmsInputError(f"Alias {full} is reserved: names starting with alias/aws/ belong to AWS managed keys")
-    if not _ALIAS_NAME.match(full):
+    if not ALIAS_NAME.match(full):
         raise KmsInputError(
             f"Invalid alias name {name!r}: use 1-250 letters, digits, '/', '_' or '-' after 'alias/'"
         )
+    return full
+
+
+def normalize_alias(name):
+    """An alias this collection may create, move or delete: alias_name, but not alias/aws/..."""
+    full = alias_name(name)
+    if full.startswith(RESERVED_ALIAS_PREFIX):
+        raise KmsInputError(f"Alias {full} is reserved: names starting with alias/aws/ belong to AWS managed keys")
     return full
 
 
@@ -116,7 +123,8 @@ def supports_rotation(metadata):
 
 
 def rotation_status(client, key_id):
-    """{'enabled', 'rotation_period_days', 'next_rotation_date'} as GetKeyRotationStatus gives them.
+    """GetKeyRotationStatus as {'enabled', 'rotation_period_days', 'next_rotation_date',
+    'on_demand_rotation_start_date'} (the last is set while an on-demand rotation runs).
 
     Fields KMS omits (moto omits RotationPeriodInDays; disabled rotation has no period) are None.
     """
@@ -124,7 +132,8 @@ def rotation_status(client, key_id):
     return {
         "enabled": status["KeyRotationEnabled"],
         "rotation_period_days": status.get("RotationPeriodInDays"),
-        "next_rotation_date": _iso(status.get("NextRotationDate")),
+        "next_rotation_date": iso(status.get("NextRotationDate")),
+        "on_demand_rotation_start_date": iso(status.get("OnDemandRotationStartDate")),
     }
 
 
@@ -134,7 +143,7 @@ def list_rotations(client, key_id):
     return [
         {
             "key_id": rotation.get("KeyId"),
-            "rotation_date": _iso(rotation.get("RotationDate")),
+            "rotation_date": iso(rotation.get("RotationDate")),
             "rotation_type": rotation.get("RotationType"),
         }
         for rotation in rotations
@@ -143,11 +152,12 @@ def list_rotations(client, key_id):
 
 def key_summary(metadata, aliases=None):
     """Snake-cased KeyMetadata (what `aws kms describe-key` prints) plus the key's aliases."""
-    summary = camel_dict_to_snake_dict({key: _iso(value) for key, value in metadata.items()})
+    summary = camel_dict_to_snake_dict({key: iso(value) for key, value in metadata.items()})
     if aliases is not None:
         summary["aliases"] = aliases
     return summary
 
 
-def _iso(value):
+def iso(value):
+    """A datetime as ISO 8601 text; anything else as it is."""
     return value.isoformat() if hasattr(value, "isoformat") else value

@@ -89,7 +89,7 @@ def check_changeable(metadata, plan):
 
 
 def plan_rotation(current, enabled, period=None, rotate_now=False):
-    """What brings the key's rotation from `current` (read_rotation's dict) to the request.
+    """What brings the key's rotation from `current` (kms.rotation_status's dict) to the request.
 
     enabled=True with period=None enables rotation if it is off (KMS then uses 365 days) and
     otherwise leaves the current period alone. A period is compared with the reported one; when
@@ -141,22 +141,6 @@ def describe_action(action):
     return "start an on-demand rotation"
 
 
-def read_rotation(client, key_id):
-    """GetKeyRotationStatus as {'enabled', 'rotation_period_days', 'next_rotation_date',
-    'on_demand_rotation_start_date'}; fields KMS omits are None.
-
-    kms.rotation_status gives the first three; the on-demand start date (set while an on-demand
-    rotation runs) only matters here, so this one call reads all four.
-    """
-    status = client.get_key_rotation_status(KeyId=key_id)
-    return {
-        "enabled": status["KeyRotationEnabled"],
-        "rotation_period_days": status.get("RotationPeriodInDays"),
-        "next_rotation_date": _iso(status.get("NextRotationDate")),
-        "on_demand_rotation_start_date": _iso(status.get("OnDemandRotationStartDate")),
-    }
-
-
 def apply_rotation(client, key_id, action):
     """Make the one KMS call for a planned action."""
     name, period = action
@@ -167,7 +151,3 @@ def apply_rotation(client, key_id, action):
         client.disable_key_rotation(KeyId=key_id)
     elif name == ROTATE:
         client.rotate_key_on_demand(KeyId=key_id)
-
-
-def _iso(value):
-    return value.isoformat() if hasattr(value, "isoformat") else value

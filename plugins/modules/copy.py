@@ -31,51 +31,11 @@ description:
 author:
   - envelope.kms developers (!UNKNOWN)
 options:
-  src:
-    description:
-      - Local path of the file to encrypt, looked up like M(ansible.builtin.copy) does (role
-        C(files/) folders, playbook folder).
-      - Ansible Vault encrypted sources are decrypted in memory first.
-      - Directories are not supported.
-    type: path
-  content:
-    description:
-      - The plaintext to encrypt, instead of O(src). A dict or list is written as JSON.
-    type: raw
   dest:
     description:
       - Remote path of the envelope file. If it ends with C(/), the name of O(src) is appended.
     type: str
     required: true
-  key_id:
-    description:
-      - The KMS key(s) to wrap the data key under, as key ids, key ARNs, alias names or alias ARNs.
-      - The first key generates the data key; each further key (another region, a disaster
-        recovery account) can decrypt the file on its own.
-    type: list
-    elements: str
-    required: true
-  encryption_context:
-    description:
-      - Non-secret key/value pairs bound to the ciphertext as additional authenticated data, logged
-        by CloudTrail. A decrypt that requires them fails if they differ.
-      - Never put secrets here.
-    type: dict
-    default: {}
-  algorithm:
-    description:
-      - The AWS Encryption SDK algorithm suite. Both are key committing.
-      - V(AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384) adds an ECDSA signature, for readers that must
-        be unable to forge messages. It is slower.
-    type: str
-    choices: [AES_256_GCM_HKDF_SHA512_COMMIT_KEY, AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384]
-    default: AES_256_GCM_HKDF_SHA512_COMMIT_KEY
-  frame_length:
-    description:
-      - Plaintext bytes per frame. The default was chosen by measurement; see the collection README.
-      - Must be a multiple of 16.
-    type: int
-    default: 262144
   diff_plaintext:
     description:
       - In diff mode, also show the old and new plaintext (up to 64 KiB).
@@ -139,6 +99,7 @@ options:
     description: As in M(ansible.builtin.copy).
     type: str
 extends_documentation_fragment:
+  - envelope.kms.encrypt
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3

@@ -68,6 +68,7 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.files
   - envelope.kms.decrypt_policy
+  - envelope.kms.decrypt_policy.keys
   - envelope.kms.attributes
   - amazon.aws.common.modules
   - amazon.aws.region.modules

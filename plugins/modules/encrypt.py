@@ -33,55 +33,15 @@ description:
 author:
   - envelope.kms developers (!UNKNOWN)
 options:
-  src:
-    description:
-      - Controller path of the file to encrypt, looked up like M(ansible.builtin.copy) does (role
-        C(files/) folders, playbook folder).
-      - Ansible Vault encrypted sources are decrypted in memory first.
-      - Must not be the same file as O(dest).
-    type: path
-  content:
-    description:
-      - The plaintext to encrypt, instead of O(src). A dict or list is written as JSON.
-    type: raw
   dest:
     description:
       - Controller path of the envelope file to write. Its directory must exist, and it must not be
         a directory.
       - A relative path is relative to the playbook's folder, as for M(ansible.builtin.fetch).
       - If it ends with C(/), the name of O(src) is appended.
+      - Must not be the same file as O(src).
     type: path
     required: true
-  key_id:
-    description:
-      - The KMS key(s) to wrap the data key under, as key ids, key ARNs, alias names or alias ARNs.
-      - The first key generates the data key; each further key (another region, a disaster
-        recovery account) can decrypt the file on its own.
-      - Re-pointing an alias given here to a new key makes the next run re-encrypt.
-    type: list
-    elements: str
-    required: true
-  encryption_context:
-    description:
-      - Non-secret key/value pairs bound to the ciphertext as additional authenticated data, logged
-        by CloudTrail. A decrypt that requires them fails if they differ.
-      - Never put secrets here.
-    type: dict
-    default: {}
-  algorithm:
-    description:
-      - The AWS Encryption SDK algorithm suite. Both are key committing.
-      - V(AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384) adds an ECDSA signature, for readers that must
-        be unable to forge messages. It is slower.
-    type: str
-    choices: [AES_256_GCM_HKDF_SHA512_COMMIT_KEY, AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384]
-    default: AES_256_GCM_HKDF_SHA512_COMMIT_KEY
-  frame_length:
-    description:
-      - Plaintext bytes per frame. The default was chosen by measurement; see the collection README.
-      - Must be a multiple of 16.
-    type: int
-    default: 262144
   mode:
     description:
       - The permissions of O(dest), as an octal string such as V('0640') or an integer.
@@ -96,6 +56,7 @@ options:
     type: bool
     default: true
 extends_documentation_fragment:
+  - envelope.kms.encrypt
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3

@@ -270,6 +270,11 @@ keys:
           type: str
           returned: always
           sample: "2025-05-01T10:20:30+00:00"
+        on_demand_rotation_start_date:
+          description: When the on-demand rotation now in progress started (ISO 8601); null when none runs.
+          type: str
+          returned: always
+          sample: "2025-05-01T10:20:30+00:00"
         rotations:
           description: Completed rotations, oldest first, like C(aws kms list-key-rotations).
           type: list

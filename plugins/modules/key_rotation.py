@@ -156,6 +156,7 @@ from ansible_collections.envelope.kms.plugins.module_utils.kms import (
     describe_key,
     kms_client,
     list_rotations,
+    rotation_status,
 )
 from ansible_collections.envelope.kms.plugins.module_utils.rotation import (
     NOT_ROTATING,
@@ -164,7 +165,6 @@ from ansible_collections.envelope.kms.plugins.module_utils.rotation import (
     check_rotatable,
     describe_action,
     plan_rotation,
-    read_rotation,
     validate_request,
 )
 
@@ -193,7 +193,7 @@ def main():
             raise KmsInputError(f"Key {key_ref} does not exist")
         key_arn = metadata["Arn"]
         can_rotate = check_rotatable(metadata, enabled, rotate_now)
-        current = read_rotation(client, key_arn) if can_rotate else NOT_ROTATING
+        current = rotation_status(client, key_arn) if can_rotate else NOT_ROTATING
         plan = plan_rotation(current, enabled, period, rotate_now)
         check_changeable(metadata, plan)
 
@@ -218,7 +218,7 @@ def main():
                 apply_rotation(client, key_arn, action)
     with module_errors(module, f"Could not read the rotation status of key {key_arn}"):
         if applied:
-            observed = read_rotation(client, key_arn)
+            observed = rotation_status(client, key_arn)
         rotations = list_rotations(client, key_arn) if can_rotate else []
 
     # enabled and the period are what the plan set (KMS may lag, or not report the period);

@@ -16,9 +16,27 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.amazon.aws.plugins.module_utils.modules import aws_argument_spec
 from ansible_collections.amazon.aws.plugins.plugin_utils.base import AWSPluginBase
 
-from ansible_collections.envelope.kms.plugins.module_utils.envelope import HAS_ESDK, Engine
+from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
+    ALGORITHMS,
+    DEFAULT_ALGORITHM,
+    DEFAULT_FRAME_LENGTH,
+    HAS_ESDK,
+    Engine,
+)
 
 AWS_OPTIONS = aws_argument_spec()
+
+# What to encrypt and how: the options of every action that writes envelopes (copy, encrypt),
+# documented by the envelope.kms.encrypt doc fragment.
+ENCRYPT_OPTIONS = dict(
+    src=dict(type="path"),
+    content=dict(type="raw", no_log=True),
+    key_id=dict(type="list", elements="str", required=True),
+    encryption_context=dict(type="dict", default={}),
+    algorithm=dict(type="str", default=DEFAULT_ALGORITHM, choices=list(ALGORITHMS)),
+    frame_length=dict(type="int", default=DEFAULT_FRAME_LENGTH),
+)
+ENCRYPT_RULES = dict(mutually_exclusive=(("src", "content"),), required_one_of=(("src", "content"),))
 
 # One engine per worker process and AWS settings. Ansible forks a worker per host and task and runs
 # every loop item in it, so loop items share KMS clients and resolved key ARNs, while a later task
@@ -28,7 +46,7 @@ _ENGINES = {}
 
 class EnvelopeActionBase(AWSPluginBase, ActionBase):
     """Subclasses set ARGUMENT_SPEC (AWS options are added) and the validation rules, and call
-    ``self.load_options()`` first in ``run``."""
+    ``self.load_options()`` first in ``run``. Actions that encrypt add ENCRYPT_OPTIONS."""
 
     ARGUMENT_SPEC = {}
     MUTUALLY_EXCLUSIVE = ()

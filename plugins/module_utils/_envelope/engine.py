@@ -304,7 +304,7 @@ class Engine:
             if reasons:
                 return Comparison(False, tuple(reasons), facts)
             with open_plaintext(plaintext) as expected:
-                if not size_could_hold(facts, header_length, expected.size()):
+                if not size_could_hold(envelope.stream, facts, header_length, expected.size()):
                     return Comparison(False, ("content",), facts)
                 policy = DecryptPolicy.strict(key_arns, wanted_context)
                 return self._compare_content(envelope, expected, facts, policy, what)
@@ -350,7 +350,7 @@ class Engine:
                 facts, header_length = read_facts(source.stream, source.label, self._max_data_keys)
             except EnvelopeError:
                 return True  # decrypting reports it, in its own words
-            return size_could_hold(facts.with_size(source.size()), header_length, plaintext_stat.st_size)
+            return size_could_hold(source.stream, facts.with_size(source.size()), header_length, plaintext_stat.st_size)
 
 
 def _written_facts(header, out, checksums):

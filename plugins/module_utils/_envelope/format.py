@@ -104,10 +104,32 @@ def envelope_could_hold(envelope_size, plaintext_size, frame_length, algorithm=N
     )
 
 
-def size_could_hold(facts, header_length, plaintext_size):
-    """The exact form of envelope_could_hold, for a header at hand (``facts.size`` known)."""
-    return envelope_could_hold(facts.size, plaintext_size, facts.frame_length, facts.algorithm_id,
-                               (header_length, header_length))
+def size_could_hold(stream, facts, header_length, plaintext_size):
+    """The exact form of envelope_could_hold, for an envelope at hand (``facts.size`` known): the
+    body's size follows from the plaintext size, and a signed message's footer says its own length
+    (read from ``stream``, whose position is restored)."""
+    if not facts.frame_length:
+        return True  # non-framed: only decrypting tells
+    suite = algorithm_suite(facts.algorithm_id)
+    for low, high in expected_ciphertext_sizes(header_length, suite, facts.frame_length, plaintext_size):
+        if not low <= facts.size <= high:
+            continue
+        if not suite.is_signing():
+            return True
+        body_end = low - 2  # where the footer starts: its 2-byte signature length, then the signature
+        if _footer_length(stream, body_end) == facts.size - low:
+            return True
+    return False
+
+
+def _footer_length(stream, offset):
+    start = stream.tell()
+    try:
+        stream.seek(start + offset)
+        field = stream.read(2)
+    finally:
+        stream.seek(start)
+    return int.from_bytes(field, "big") if len(field) == 2 else None
 
 
 def expected_ciphertext_sizes(header_length, algorithm, frame_length, plaintext_size):
