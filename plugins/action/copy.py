@@ -28,7 +28,7 @@ from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     envelope_could_hold,
     normalize_context,
 )
-from ansible_collections.envelope.kms.plugins.plugin_utils.action import ENCRYPT_OPTIONS, ENCRYPT_RULES, EnvelopeActionBase
+from ansible_collections.envelope.kms.plugins.plugin_utils.action import ENCRYPT_OPTIONS, EncryptActionBase
 from ansible_collections.envelope.kms.plugins.plugin_utils.errors import plugin_errors
 from ansible_collections.envelope.kms.plugins.plugin_utils.source import task_source
 
@@ -55,18 +55,16 @@ COPY_OPTIONS = dict(
 SIZE_CHECK_THRESHOLD = 1024 * 1024
 
 
-class ActionModule(EnvelopeActionBase):
+class ActionModule(EncryptActionBase):
     TRANSFERS_FILES = True
 
     ARGUMENT_SPEC = dict(
+        ENCRYPT_OPTIONS,
         dest=dict(type="str", required=True),
-        **ENCRYPT_OPTIONS,
         diff_plaintext=dict(type="bool", default=False),
         remote_src=dict(type="bool", default=False),
         **COPY_OPTIONS,
     )
-    MUTUALLY_EXCLUSIVE = ENCRYPT_RULES["mutually_exclusive"]
-    REQUIRED_ONE_OF = ENCRYPT_RULES["required_one_of"]
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}

@@ -21,24 +21,22 @@ from ansible_collections.envelope.kms.plugins.module_utils.diffs import envelope
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     normalize_context,
 )
-from ansible_collections.envelope.kms.plugins.plugin_utils.action import ENCRYPT_OPTIONS, ENCRYPT_RULES, EnvelopeActionBase
+from ansible_collections.envelope.kms.plugins.plugin_utils.action import ENCRYPT_OPTIONS, EncryptActionBase
 from ansible_collections.envelope.kms.plugins.plugin_utils.errors import plugin_errors
 from ansible_collections.envelope.kms.plugins.plugin_utils.source import task_source
 
 DEFAULT_MODE = "0600"
 
 
-class ActionModule(EnvelopeActionBase):
+class ActionModule(EncryptActionBase):
     TRANSFERS_FILES = False
 
     ARGUMENT_SPEC = dict(
+        ENCRYPT_OPTIONS,
         dest=dict(type="path", required=True),
-        **ENCRYPT_OPTIONS,
         mode=dict(type="raw", default=DEFAULT_MODE),
         force=dict(type="bool", default=True),
     )
-    MUTUALLY_EXCLUSIVE = ENCRYPT_RULES["mutually_exclusive"]
-    REQUIRED_ONE_OF = ENCRYPT_RULES["required_one_of"]
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)

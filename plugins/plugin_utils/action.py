@@ -36,7 +36,6 @@ ENCRYPT_OPTIONS = dict(
     algorithm=dict(type="str", default=DEFAULT_ALGORITHM, choices=list(ALGORITHMS)),
     frame_length=dict(type="int", default=DEFAULT_FRAME_LENGTH),
 )
-ENCRYPT_RULES = dict(mutually_exclusive=(("src", "content"),), required_one_of=(("src", "content"),))
 
 # One engine per worker process and AWS settings. Ansible forks a worker per host and task and runs
 # every loop item in it, so loop items share KMS clients and resolved key ARNs, while a later task
@@ -76,3 +75,11 @@ class EnvelopeActionBase(AWSPluginBase, ActionBase):
         if settings not in _ENGINES:
             _ENGINES[settings] = Engine.for_aws(self)
         return _ENGINES[settings]
+
+
+class EncryptActionBase(EnvelopeActionBase):
+    """Actions that write envelopes (copy, encrypt): their ARGUMENT_SPEC holds ENCRYPT_OPTIONS, and
+    what to encrypt is src or content."""
+
+    MUTUALLY_EXCLUSIVE = (("src", "content"),)
+    REQUIRED_ONE_OF = (("src", "content"),)
