@@ -13,6 +13,7 @@ sys.path.insert(0, ROOT)
 
 from tests.harness.kms_server import REGION, KmsServer  # noqa: E402
 from tests.harness.playbook import PlaybookRunner  # noqa: E402
+from tests.harness.stubbed_kms import stubbed_client  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +33,46 @@ def kms(kms_server):
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+
+
+@pytest.fixture
+def stubbed():
+    """(client, stubber): a real boto3 KMS client with botocore's Stubber active on it; every
+    stubbed answer must have been used by the end of the test."""
+    client, stubber = stubbed_client()
+    with stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+@pytest.fixture
+def stub(stubbed):
+    """The Stubber of ``stubbed`` with its client as ``stub.client``, for helpers that take one object."""
+    client, stubber = stubbed
+    stubber.client = client
+    return stubber
+
+
+class AppKey(dict):
+    """A KMS key's KeyMetadata (``key["Arn"]``, ``key["KeyId"]``, ...) with the alias made for it."""
+
+    alias = "alias/app"
+
+    @property
+    def arn(self):
+        return self["Arn"]
+
+    @property
+    def key_id(self):
+        return self["KeyId"]
+
+
+@pytest.fixture
+def app_key(kms):
+    """A fresh symmetric encryption key on the reset local endpoint, with the alias ``alias/app``."""
+    key = AppKey(kms.create_key()["KeyMetadata"])
+    kms.create_alias(AliasName=key.alias, TargetKeyId=key.key_id)
+    return key
 
 
 @pytest.fixture

@@ -62,6 +62,16 @@ class PlaybookRun:
             )
         return self
 
+    def assert_failed_with(self, messages):
+        """Each task named in ``messages`` failed with a message holding the text given for it, and
+        no traceback."""
+        for name, message in messages.items():
+            result = self.result(name)
+            assert result.get("failed") is True, (name, result)
+            assert message in result["msg"], (name, result["msg"])
+            assert "Traceback" not in result["msg"] + result.get("module_stderr", ""), name
+        return self
+
 
 class PlaybookRunner:
     """Writes playbooks into a per-test folder and runs them against the local KMS endpoint."""

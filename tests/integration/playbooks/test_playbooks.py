@@ -5,7 +5,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import inspect_header
+
+pytestmark = pytest.mark.slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 PLAYBOOKS = os.path.join(ROOT, "playbooks")

@@ -4,11 +4,11 @@ import base64
 import os
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import inspect_header
+from tests.harness import esdk
 
 SECRET = "db_password=correct horse battery staple\n"
 
@@ -17,38 +17,15 @@ def copy_task(name="Copy", **args):
     return {"name": name, "envelope.kms.copy": args, "register": "out"}
 
 
-@pytest.fixture
-def app_key(kms):
-    key = kms.create_key()["KeyMetadata"]
-    kms.create_alias(AliasName="alias/app", TargetKeyId=key["KeyId"])
-    return key
-
-
 def dest_of(playbook, name="secret.env"):
     return os.path.join(playbook.workdir, "hosts", "localhost", name)
 
 
 def decrypt_with_library(kms_server, path, context):
-    """Decrypt with the official library in a plain script: no collection code involved."""
-    script = textwrap.dedent(
-        """
-        import sys
-        import aws_encryption_sdk
-        from aws_encryption_sdk.identifiers import CommitmentPolicy
-        client = aws_encryption_sdk.EncryptionSDKClient(
-            commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
-        provider = aws_encryption_sdk.DiscoveryAwsKmsMasterKeyProvider()
-        with open(sys.argv[1], "rb") as handle:
-            plaintext, header = client.decrypt(source=handle.read(), key_provider=provider)
-        sys.stdout.write(repr(dict(header.encryption_context)) + "\\n")
-        sys.stdout.buffer.write(plaintext)
-        """
-    )
-    env = dict(os.environ, **kms_server.environment())
-    done = subprocess.run([sys.executable, "-c", script, path], env=env, capture_output=True, check=True)
-    context_line, plaintext = done.stdout.split(b"\n", 1)
+    """Decrypt with the reference library alone (tests/harness/esdk.py); the context must hold `context`."""
+    plaintext, header = esdk.decrypt(kms_server, path)
     for key, value in context.items():
-        assert f"'{key}': '{value}'" in context_line.decode()
+        assert header.encryption_context[key] == value
     return plaintext.decode()
 
 
@@ -77,7 +54,7 @@ def test_deploy_then_rerun_is_unchanged_without_new_data_key(playbook, kms, kms_
     calls = kms_server.kms_calls()
     assert second.changed() == 0
     assert calls["GenerateDataKey"] == 0
-    assert calls["Decrypt"] <= 1
+    assert calls["Decrypt"] == 1, calls
     with open(dest, "rb") as handle:
         assert handle.read() == ciphertext, "an unchanged re-run must not rewrite the file"
 

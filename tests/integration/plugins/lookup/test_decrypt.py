@@ -1,53 +1,18 @@
 """envelope.kms.decrypt (lookup) through the real ansible-playbook against the local KMS endpoint."""
 
 import base64
-import json
 import os
-import subprocess
-import sys
-import textwrap
 
-import pytest
+from tests.harness import esdk
 
 SECRET = "db_password=correct horse battery staple\n"
 CONTEXT = {"app": "billing", "env": "prod"}
 ACCOUNT = "123456789012"  # moto's default account
 
 
-@pytest.fixture
-def app_key(kms):
-    return kms.create_key()["KeyMetadata"]
-
-
 def write(path, data):
     with open(path, "wb" if isinstance(data, bytes) else "w") as handle:
         handle.write(data)
-
-
-def encrypt_with_library(kms_server, key_arn, plaintext, path, context):
-    """Encrypt with the official library's own stream API in a plain script: no collection code."""
-    script = textwrap.dedent(
-        """
-        import json, sys
-        import aws_encryption_sdk
-        from aws_encryption_sdk.identifiers import CommitmentPolicy
-        client = aws_encryption_sdk.EncryptionSDKClient(
-            commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
-        provider = aws_encryption_sdk.StrictAwsKmsMasterKeyProvider(key_ids=[sys.argv[1]])
-        with open(sys.argv[2], "rb") as src, open(sys.argv[3], "wb") as dest:
-            with client.stream(mode="e", source=src, key_provider=provider, frame_length=4096,
-                               encryption_context=json.loads(sys.argv[4])) as encryptor:
-                for chunk in encryptor:
-                    dest.write(chunk)
-        """
-    )
-    source = path + ".plain"
-    write(source, plaintext)
-    env = dict(os.environ, **kms_server.environment())
-    subprocess.run([sys.executable, "-c", script, key_arn, source, path, json.dumps(context)],
-                   env=env, check=True, capture_output=True)
-    os.remove(source)
-    return path
 
 
 def fact_task(name, expression, **extra):
@@ -71,10 +36,10 @@ def test_lookup_decrypts_library_files_with_checks(playbook, kms, kms_server, ap
     os.makedirs(elsewhere)
     big = os.urandom(6000).hex()  # 12 000 bytes: several frames
     blob = bytes(range(256)) * 4
-    encrypt_with_library(kms_server, app_key["Arn"], SECRET, os.path.join(files, "secret.enc"), CONTEXT)
-    encrypt_with_library(kms_server, app_key["Arn"], big + "\n", os.path.join(elsewhere, "big.enc"), CONTEXT)
-    encrypt_with_library(kms_server, app_key["Arn"], blob, os.path.join(files, "blob.enc"), {})
-    encrypt_with_library(kms_server, app_key["Arn"], "{{ 6 * 7 }}", os.path.join(files, "template.enc"), {})
+    esdk.encrypt_file(kms_server, app_key["Arn"], SECRET, os.path.join(files, "secret.enc"), CONTEXT)
+    esdk.encrypt_file(kms_server, app_key["Arn"], big + "\n", os.path.join(elsewhere, "big.enc"), CONTEXT)
+    esdk.encrypt_file(kms_server, app_key["Arn"], blob, os.path.join(files, "blob.enc"), {})
+    esdk.encrypt_file(kms_server, app_key["Arn"], "{{ 6 * 7 }}", os.path.join(files, "template.enc"), {})
     with open(os.path.join(files, "secret.enc"), "rb") as handle:
         data = bytearray(handle.read())
     data[-40] ^= 0x01
@@ -137,7 +102,7 @@ def test_lookup_decrypts_library_files_with_checks(playbook, kms, kms_server, ap
 
 
 def test_lookup_without_the_library(playbook, kms_server, app_key):
-    path = encrypt_with_library(kms_server, app_key["Arn"], SECRET, os.path.join(playbook.workdir, "s.enc"), {})
+    path = esdk.encrypt_file(kms_server, app_key["Arn"], SECRET, os.path.join(playbook.workdir, "s.enc"), {})
     no_esdk = os.path.join(playbook.workdir, "no-esdk")
     os.makedirs(os.path.join(no_esdk, "aws_encryption_sdk"))
     write(os.path.join(no_esdk, "aws_encryption_sdk", "__init__.py"),

@@ -1,26 +1,15 @@
 """envelope.kms.decrypt (module) through the real ansible-playbook against the local KMS endpoint."""
 
 import base64
-import json
 import os
 import subprocess
-import sys
-import textwrap
-
-import pytest
 
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import inspect_header
+from tests.harness import esdk
 
 SECRET = "db_password=correct horse battery staple\n"
 CONTEXT = {"app": "billing", "env": "prod"}
 ACCOUNT = "123456789012"  # moto's default account
-
-
-@pytest.fixture
-def app_key(kms):
-    key = kms.create_key()["KeyMetadata"]
-    kms.create_alias(AliasName="alias/app", TargetKeyId=key["KeyId"])
-    return key
 
 
 def host_path(playbook, name):
@@ -37,32 +26,6 @@ def write(path, data):
         handle.write(data)
 
 
-def encrypt_with_library(kms_server, key_arn, plaintext, path, context, frame_length=4096):
-    """Encrypt with the official library's own stream API in a plain script: no collection code."""
-    script = textwrap.dedent(
-        """
-        import json, sys
-        import aws_encryption_sdk
-        from aws_encryption_sdk.identifiers import CommitmentPolicy
-        client = aws_encryption_sdk.EncryptionSDKClient(
-            commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
-        provider = aws_encryption_sdk.StrictAwsKmsMasterKeyProvider(key_ids=[sys.argv[1]])
-        with open(sys.argv[2], "rb") as src, open(sys.argv[3], "wb") as dest:
-            with client.stream(mode="e", source=src, key_provider=provider, frame_length=int(sys.argv[5]),
-                               encryption_context=json.loads(sys.argv[4])) as encryptor:
-                for chunk in encryptor:
-                    dest.write(chunk)
-        """
-    )
-    source = path + ".plain"
-    write(source, plaintext)
-    env = dict(os.environ, **kms_server.environment())
-    subprocess.run([sys.executable, "-c", script, key_arn, source, path, json.dumps(context), str(frame_length)],
-                   env=env, check=True, capture_output=True)
-    os.remove(source)
-    return path
-
-
 def decrypt_task(name="Decrypt", register="out", **args):
     task = {"name": name, "envelope.kms.decrypt": args, "register": register}
     return task
@@ -75,8 +38,8 @@ def leftovers(directory):
 
 def test_library_stream_file_decrypts_idempotently(playbook, kms_server, app_key):
     big = os.urandom(1000).hex() * 100  # 200 000 bytes: many 4 KiB frames of text
-    src = encrypt_with_library(kms_server, app_key["Arn"], SECRET, host_path(playbook, "secret.enc"), CONTEXT)
-    big_src = encrypt_with_library(kms_server, app_key["Arn"], big, host_path(playbook, "big.enc"), CONTEXT)
+    src = esdk.encrypt_file(kms_server, app_key["Arn"], SECRET, host_path(playbook, "secret.enc"), CONTEXT)
+    big_src = esdk.encrypt_file(kms_server, app_key["Arn"], big, host_path(playbook, "big.enc"), CONTEXT)
     dest = host_path(playbook, "secret.env")
     tasks = [
         decrypt_task("Strict", src=src, dest=dest, encryption_context={"app": "billing"},
@@ -118,6 +81,15 @@ def test_library_stream_file_decrypts_idempotently(playbook, kms_server, app_key
     assert read(host_path(playbook, "big.txt")) == big
     assert kms_server.kms_calls()["Decrypt"] == 1
 
+    # The same for a small file: the size is checked exactly against the envelope's own header
+    # (a range of plausible headers could not tell a few bytes apart).
+    write(dest, SECRET + "x")
+    kms_server.start_recording()
+    fourth = playbook.run(tasks[:1]).assert_ok()
+    assert fourth.changed() == 1
+    assert read(dest) == SECRET
+    assert kms_server.kms_calls()["Decrypt"] == 1
+
 
 def test_copy_round_trip_attributes_and_content(playbook, kms_server, app_key):
     source = os.path.join(playbook.workdir, "app.env")
@@ -126,7 +98,7 @@ def test_copy_round_trip_attributes_and_content(playbook, kms_server, app_key):
     dest = host_path(playbook, "app.env")
     binary = host_path(playbook, "binary.enc")
     blob = bytes(range(256)) * 3
-    encrypt_with_library(kms_server, app_key["Arn"], blob, binary, {})
+    esdk.encrypt_file(kms_server, app_key["Arn"], blob, binary, {})
     user = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
     group = subprocess.run(["id", "-gn"], capture_output=True, text=True, check=True).stdout.strip()
     tasks = [
@@ -183,7 +155,7 @@ def test_copy_round_trip_attributes_and_content(playbook, kms_server, app_key):
 
 
 def test_check_mode_and_diff(playbook, kms_server, app_key):
-    src = encrypt_with_library(kms_server, app_key["Arn"], SECRET, host_path(playbook, "secret.enc"), CONTEXT)
+    src = esdk.encrypt_file(kms_server, app_key["Arn"], SECRET, host_path(playbook, "secret.enc"), CONTEXT)
     dest = host_path(playbook, "secret.env")
     other = host_path(playbook, "other.env")
     write(other, "old value\n")
@@ -236,7 +208,7 @@ def test_check_mode_and_diff(playbook, kms_server, app_key):
 
 def make_broken_envelopes(kms_server, app_key, playbook):
     """A good envelope (several frames) and damaged copies of it, beside the destination."""
-    good = encrypt_with_library(kms_server, app_key["Arn"], SECRET * 300, host_path(playbook, "good.enc"), CONTEXT)
+    good = esdk.encrypt_file(kms_server, app_key["Arn"], SECRET * 300, host_path(playbook, "good.enc"), CONTEXT)
     data = read(good, "rb")
     tampered = bytearray(data)
     tampered[len(data) // 2] ^= 0x01  # inside a frame

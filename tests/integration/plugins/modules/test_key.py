@@ -285,7 +285,7 @@ def test_check_mode_changes_nothing_and_predicts_the_real_run(playbook, kms, kms
     kms_server.start_recording()
     check = playbook.run(tasks, "--check", "--diff").assert_ok()
     calls = kms_server.kms_calls()
-    assert calls["DescribeKey"] > 0
+    assert calls["DescribeKey"] == 3, calls
     assert not MUTATING & set(calls), calls
 
     create = check.result("Create")

@@ -95,7 +95,8 @@ def test_filters_details_and_check_mode(playbook, kms, keys):
     assert key["policy"] == json.loads(kms.get_key_policy(KeyId=app["KeyId"], PolicyName="default")["Policy"])
     # rotation enabled through the client; moto gives no period (see module docstring)
     [rotation] = key["rotation"].pop("rotations")
-    assert key["rotation"] == {"enabled": True, "rotation_period_days": None, "next_rotation_date": None}
+    assert key["rotation"] == {"enabled": True, "rotation_period_days": None, "next_rotation_date": None,
+                               "on_demand_rotation_start_date": None}
     assert rotation["key_id"] == app["KeyId"] and rotation["rotation_type"] == "ON_DEMAND"
     assert rotation["rotation_date"]
     assert [a["alias_name"] for a in by_id["aliases"]] == ["alias/app", "alias/app-v2"]
@@ -118,7 +119,8 @@ def test_filters_details_and_check_mode(playbook, kms, keys):
     assert {a["alias_name"]: a["target_key_id"] for a in everything["aliases"]} == listed
     assert "alias/aws/ebs" in listed  # list-aliases shows AWS managed aliases too
     db_key, sign_key, pending = everything["keys"][1:]
-    assert db_key["rotation"] == {"enabled": False, "rotation_period_days": None, "next_rotation_date": None}
+    assert db_key["rotation"] == {"enabled": False, "rotation_period_days": None, "next_rotation_date": None,
+                                  "on_demand_rotation_start_date": None}
     assert sign_key["rotation"] is None  # RSA keys cannot rotate
     assert sign_key["key_usage"] == "SIGN_VERIFY" and sign_key["aliases"] == []
     assert pending["key_state"] == "PendingDeletion" and pending["deletion_date"]

@@ -4,7 +4,7 @@ moto 5.2.5 omits RotationPeriodInDays from GetKeyRotationStatus: these tests che
 KMS was sent (moto keeps no period either, so they check what the module reports and that the
 re-run stays unchanged). The comparison with a reported period, KMS errors on disabled keys and
 on-demand rotations in progress are tested with botocore's Stubber in
-tests/unit/plugins/module_utils/test_rotation.py.
+tests/unit/plugins/modules/test_key_rotation.py.
 """
 
 

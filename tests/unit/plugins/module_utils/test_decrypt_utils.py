@@ -8,27 +8,12 @@ import pytest
 
 from ansible_collections.envelope.kms.plugins.module_utils.decrypt import (
     DecryptInputError,
-    check_account_ids,
-    decrypt_options,
     encode_content,
     initial_mode,
     octal_mode,
     preview,
 )
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import Engine, EnvelopeError, Mismatch, PlaintextMatcher
-
-
-def test_account_ids():
-    assert check_account_ids(["123456789012", 12345678901]) == ["123456789012", "012345678901"]
-    assert check_account_ids(None) == []
-    for bad in (["12345"], ["12345678901a"], [True]):
-        with pytest.raises(DecryptInputError, match="12-digit"):
-            check_account_ids(bad)
-
-
-def test_policy_from_options():
-    assert decrypt_options({"encryption_context": None, "allowed_key_arns": None}) == dict(
-        encryption_context={}, allowed_key_arns=[], discovery_account_ids=[], discovery_partition=None)
 
 
 def test_encode_content():
@@ -77,8 +62,8 @@ def test_octal_mode():
 
 
 @pytest.fixture
-def sealed(kms, tmp_path):
-    key = kms.create_key()["KeyMetadata"]["Arn"]
+def sealed(kms, app_key, tmp_path):
+    key = app_key.arn
     engine = Engine(kms)
     plaintext = os.urandom(3 * 4096 + 5)
     source = tmp_path / "plain"

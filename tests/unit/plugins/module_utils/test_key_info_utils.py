@@ -10,9 +10,7 @@ AccessDeniedException, lose a key between ListKeys and the next call, report a k
 import datetime
 import json
 
-import botocore.session
 import pytest
-from botocore.stub import Stubber
 
 from ansible_collections.envelope.kms.plugins.module_utils.key_info import (
     alias_reference,
@@ -153,17 +151,6 @@ def metadata(key_id, manager="CUSTOMER", state="Enabled", day=1, **extra):
 POLICY = {"Version": "2012-10-17", "Statement": []}
 
 
-@pytest.fixture
-def stub():
-    client = botocore.session.get_session().create_client(
-        "kms", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-    )
-    with Stubber(client) as stubber:
-        stubber.client = client
-        yield stubber
-        stubber.assert_no_pending_responses()
-
-
 def expect_details(stub, key_id, tags=(), rotation=True):
     stub.add_response("list_resource_tags", {"Tags": list(tags), "Truncated": False}, {"KeyId": key_id})
     stub.add_response("get_key_policy", {"Policy": json.dumps(POLICY)}, {"KeyId": key_id, "PolicyName": "default"})
@@ -182,7 +169,8 @@ def test_named_key_never_lists_the_account(stub):
     assert key["aliases"] == ["alias/a", "alias/b"]
     assert key["tags"] == {"env": "prod"}
     assert key["policy"] == POLICY
-    assert key["rotation"] == {"enabled": True, "rotation_period_days": None, "next_rotation_date": None}
+    assert key["rotation"] == {"enabled": True, "rotation_period_days": None, "next_rotation_date": None,
+                               "on_demand_rotation_start_date": None}
     assert [a["alias_name"] for a in result["aliases"]] == ["alias/a", "alias/b"]
 
 
