@@ -48,7 +48,7 @@ options:
   frame_length:
     description:
       - Plaintext bytes per frame. The default was chosen by measurement; see the collection README.
-      - Must be a multiple of 16.
+      - Must be a multiple of 128 (the AWS Encryption SDK requires it), at most 64 MiB.
     type: int
     default: 262144
 """

@@ -116,10 +116,15 @@ class LookupModule(AWSLookupBase):
             raise AnsibleLookupError(missing_required_lib("aws-encryption-sdk") + " (on the controller)")
         variables = variables or {}
         with plugin_errors(AnsibleLookupError):
-            engine = Engine.for_aws(self)  # one engine (KMS clients, providers) for every file; calls nothing
-            policy = DecryptPolicy.from_options({name: self.get_option(name) for name in POLICY_OPTIONS},
-                                                engine.region)
-            return [self._value(engine, policy, self._path(variables, term)) for term in terms]
+            policy = DecryptPolicy.from_options({name: self.get_option(name) for name in POLICY_OPTIONS})
+            engine, values = None, []
+            for term in terms:
+                path = self._path(variables, term)
+                if engine is None:
+                    engine = Engine.for_aws(self)  # one engine (KMS clients, providers) for every file
+                    policy = engine.policy(policy)  # the partition of the engine's region
+                values.append(self._value(engine, policy, path))
+            return values
 
     def _path(self, variables, term):
         path = self.find_file_in_search_path(variables, "files", term, ignore_missing=True)

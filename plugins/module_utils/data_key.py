@@ -314,21 +314,27 @@ class DataKeyTask:
             )
         return action
 
-    def apply(self, action, existing, plaintext):
-        """(blob, plaintext or None, backup file or None) after writing dest (not in check mode)."""
+    def make(self, action, existing, plaintext):
+        """(blob, plaintext or None) for dest: KMS makes or rewraps the data key (not in check mode)."""
         if not self.params["return_plaintext"]:
             plaintext = None  # the existing key was only needed to check its length
         blob = existing.blob if action in (KEEP, REENCODE) else None
-        if action == KEEP or self.module.check_mode:
-            return blob, (None if action == GENERATE else plaintext), None
+        if self.module.check_mode:
+            return blob, (None if action == GENERATE else plaintext)
         if action == GENERATE:
             blob, plaintext = generate(self.client, self.key_arn, self.context, self.params["key_spec"],
                                        self.params["number_of_bytes"], self.params["return_plaintext"])
         elif action == REENCRYPT:
             blob = reencrypt(self.client, existing.blob, self.key_arn, self.context)
+        return blob, plaintext
+
+    def write(self, action, existing, blob):
+        """Write dest atomically unless nothing changes (or check mode); the backup file or None."""
+        if action == KEEP or self.module.check_mode:
+            return None
         backup_file = self.module.backup_local(self.dest) if self.params["backup"] and existing.exists else None
         write_file_atomic(self.dest, encode(blob, self.params["encoding"]))
-        return blob, plaintext, backup_file
+        return backup_file
 
     def result(self, action, existing, blob, plaintext, backup_file):
         params = self.params

@@ -5,8 +5,10 @@
 
 Every envelope is an AWS Encryption SDK message written and read by the official
 ``aws-encryption-sdk`` library (3.3.x and 4.x), with data keys from KMS. The private package
-``_envelope/`` is the only code that touches the library; plugins import from here. It adds what
-the library leaves to its callers:
+``_envelope/`` is the only code that touches the library; plugins import from here, except code
+that must not import the library at all (kms.py, data_key.py), which takes the light parts
+(``_envelope/constants``, ``inputs``, ``io``) directly. It adds what the library leaves to its
+callers:
 
 * decrypt checks a ``DecryptPolicy`` (required encryption context pairs, allowed wrapping keys or
   account ids), refuses bytes after the end of the message, and writes plaintext to a 0600 temp

@@ -244,16 +244,17 @@ def main():
     if module.params["return_plaintext"] and not module.no_log:
         module.fail_json(msg="return_plaintext=true returns the plaintext data key: set no_log: true on the task "
                              "so it is never shown or logged")
-    key_id, dest = module.params["key_id"], module.params["dest"]
-    with module_errors(module, f"Cannot read KMS key {key_id}"):
+    with module_errors(module, f"Cannot read KMS key {module.params['key_id']}"):
         task = DataKeyTask(module, kms_client(module))
         task.resolve_key()
-    with module_errors(module, f"Cannot check the existing data key in {dest}, so it was left as it is "
+    with module_errors(module, f"Cannot check the existing data key in {task.dest}, so it was left as it is "
                                "(force=true replaces it with a new data key)"):
         existing, plaintext = task.existing()
         action = task.action(existing)
-    with module_errors(module, f"Cannot make the data key for {dest} with KMS key {task.key_arn}"):
-        blob, plaintext, backup_file = task.apply(action, existing, plaintext)
+    with module_errors(module, f"Cannot make the data key for {task.dest} with KMS key {task.key_arn}"):
+        blob, plaintext = task.make(action, existing, plaintext)
+    with module_errors(module, f"Cannot write {task.dest}"):
+        backup_file = task.write(action, existing, blob)
     module.exit_json(**task.result(action, existing, blob, plaintext, backup_file))
 
 

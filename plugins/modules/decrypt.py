@@ -243,9 +243,9 @@ def main():
                              "stays out of the output and logs (the registered result still holds it)")
 
     with module_errors(module, f"cannot decrypt {module.params['src']}"):
+        policy = DecryptPolicy.from_options(module.params)  # checked before any client is made
         engine = Engine.for_aws(module)  # makes clients, calls nothing
-        policy = DecryptPolicy.from_options(module.params, engine.region)
-        result = Decryption(module, engine, policy).run()
+        result = Decryption(module, engine, engine.policy(policy)).run()
     module.exit_json(**result)
 
 

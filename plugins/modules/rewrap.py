@@ -203,7 +203,7 @@ from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     inspect_header,
     normalize_context,
 )
-from ansible_collections.envelope.kms.plugins.module_utils.errors import module_errors, os_error_message
+from ansible_collections.envelope.kms.plugins.module_utils.errors import module_errors
 
 
 def _named(message, path, real):
@@ -236,7 +236,7 @@ def rewrap_one(module, engine, path, real, key_arns, options):
     except (EnvelopeError, OSError) as error:
         if backup_file:
             module.cleanup(backup_file)  # a copy of a file that did not change
-        message = error.message if isinstance(error, EnvelopeError) else os_error_message(error, "cannot rewrap")
+        message = error.message if isinstance(error, EnvelopeError) else (error.strerror or str(error))
         return plan.failed_result(path, _named(message, path, real), facts)
     result = plan.file_result(path, old, key_arns, context, changed=True, new_facts=new)
     if backup_file:
@@ -264,14 +264,15 @@ def main():
         module.fail_json(msg=missing_required_lib("aws-encryption-sdk"), exception=ESDK_IMPORT_ERROR)
     params = module.params
     with module_errors(module, "cannot rewrap"):
-        engine = Engine.for_aws(module)  # makes clients, calls nothing
         options = dict(
             encryption_context=(None if params["encryption_context"] is None
                                 else normalize_context(params["encryption_context"])),
-            # validated once up front; the header checks of every file use it
-            policy=DecryptPolicy.from_options(params, engine.region, "required_encryption_context"),
+            # validated once up front, before any client is made; the header checks of every file use it
+            policy=DecryptPolicy.from_options(params, context_option="required_encryption_context"),
             backup=params["backup"],
         )
+        engine = Engine.for_aws(module)  # makes clients, calls nothing
+        options["policy"] = engine.policy(options["policy"])  # the partition of the engine's region
         key_arns = sorted(set(engine.resolve_key_arns(params["key_id"])))
 
     entries, unmatched = plan.expand_paths([params["path"]] if params["path"] else params["paths"])

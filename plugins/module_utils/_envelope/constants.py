@@ -3,8 +3,8 @@
 
 """For internal collection use only: every default and bound of the envelope format, written once.
 
-Plugins take these through ``module_utils/envelope.py``; documentation that repeats a default is
-checked against these values by the unit tests.
+Plugins take these through ``module_utils/envelope.py`` (or directly, where the library must not be
+imported); documentation that repeats a default is checked against these values by the unit tests.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ DEFAULT_COMMITMENT_POLICY = "REQUIRE_ENCRYPT_REQUIRE_DECRYPT"
 # Measured (README, "The file format"): the library copies its buffer once per frame inside a
 # read, so each read() must span exactly one frame; 64-256 KiB frames are the fast plateau.
 DEFAULT_FRAME_LENGTH = 256 * 1024
+# The library requires frame lengths to be a multiple of this (AES's block size, in bits: it
+# compares the byte count with cryptography's block_size, so 16 is refused).
+FRAME_LENGTH_MULTIPLE = 128
 # Decrypt holds one whole frame in memory before authenticating it: refuse bigger frames (and
 # non-framed bodies) than this, so a hostile file cannot make us allocate gigabytes.
 DEFAULT_MAX_FRAME_LENGTH = 64 * 1024 * 1024

@@ -329,11 +329,11 @@ class Engine:
         or none when the envelope's size proves it cannot hold that file. ``keep`` bytes of
         plaintext stay in ``matcher.kept``; without ``stop_on_mismatch`` the whole envelope is
         verified even after a difference (check mode: nothing else will verify it)."""
+        if plaintext_path is not None and stop_on_mismatch and not self._could_hold(src, os.stat(plaintext_path)):
+            return False, None, PlaintextMatcher(None)  # decided from sizes: the file need not even be readable
         expected = open(plaintext_path, "rb") if plaintext_path is not None else None
         try:
             matcher = PlaintextMatcher(expected, stop_on_mismatch=stop_on_mismatch, keep=keep)
-            if expected is not None and stop_on_mismatch and not self._could_hold(src, os.fstat(expected.fileno())):
-                return False, None, matcher
             try:
                 facts = self.decrypt_to(src, matcher.feed, policy)
             except Mismatch:

@@ -18,6 +18,7 @@ from ansible_collections.envelope.kms.plugins.module_utils._envelope.constants i
     DEFAULT_ALGORITHM,
     DEFAULT_FRAME_LENGTH,
     DEFAULT_MAX_FRAME_LENGTH,
+    FRAME_LENGTH_MULTIPLE,
     RESERVED_CONTEXT_PREFIX,
     SIGNED_ALGORITHM,
 )
@@ -93,8 +94,9 @@ def commitment_policy(name):
 
 
 def frame_length(value):
-    """The frame length to encrypt with: a multiple of 16 up to the decrypt bound; None is the default."""
+    """The frame length to encrypt with: a multiple of 128 up to the decrypt bound; None is the default."""
     length = DEFAULT_FRAME_LENGTH if value is None else int(value)
-    if length < 1 or length > DEFAULT_MAX_FRAME_LENGTH or length % 16:
-        raise InputError(f"frame length must be a multiple of 16 between 16 and {DEFAULT_MAX_FRAME_LENGTH} bytes")
+    if length < 1 or length > DEFAULT_MAX_FRAME_LENGTH or length % FRAME_LENGTH_MULTIPLE:
+        raise InputError(f"frame length must be a multiple of {FRAME_LENGTH_MULTIPLE} between {FRAME_LENGTH_MULTIPLE} "
+                         f"and {DEFAULT_MAX_FRAME_LENGTH} bytes")
     return length

@@ -13,7 +13,7 @@ decrypts (the decrypt module and lookup, rewrap); its documentation is the
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ansible_collections.envelope.kms.plugins.module_utils.errors import EnvelopeError, InputError
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.inputs import normalize_context
@@ -84,7 +84,10 @@ def decrypt_policy(encryption_context=None, allowed_key_arns=None, discovery_acc
                    discovery_partition=None, region=None):
     """A validated DecryptPolicy: context pairs, allowed key ARNs or discovery accounts."""
     if isinstance(encryption_context, DecryptPolicy):
-        return encryption_context  # already built
+        built = encryption_context
+        if built.discovery_account_ids and built.discovery_partition is None:
+            return replace(built, discovery_partition=partition_of_region(region))
+        return built
     allowed = tuple(sorted(set(allowed_key_arns or ())))
     accounts = tuple(sorted(set(check_account_ids(discovery_account_ids))))
     if allowed and accounts:
@@ -93,7 +96,10 @@ def decrypt_policy(encryption_context=None, allowed_key_arns=None, discovery_acc
     for arn in allowed:
         if not KEY_ARN.match(arn):
             raise InputError(f"allowed keys must be key ARNs (arn:aws:kms:REGION:ACCOUNT:key/ID), not {arn!r}")
-    partition = discovery_partition or partition_of_region(region)
+    if discovery_partition and not accounts:
+        raise InputError("discovery_partition needs discovery_account_ids")
+    # Without a region (options checked before any client exists) the engine fills it in later.
+    partition = discovery_partition or (partition_of_region(region) if region is not None else None)
     return DecryptPolicy(normalize_context(encryption_context, "required encryption context"),
                          allowed, accounts, partition)
 

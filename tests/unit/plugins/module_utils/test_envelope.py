@@ -777,3 +777,12 @@ def test_exact_size_rule_from_the_header_and_footer(engine, keys, tmp_path, algo
         assert not envelope_format.size_could_hold(stream, parsed, length, other), other
     if size:
         assert not envelope_format.size_could_hold(stream, parsed, length, size - 1)
+
+
+def test_frame_length_is_a_multiple_of_128_as_the_library_requires(engine, keys, tmp_path):
+    for refused in (16, 100, 0, 64 * 1024 * 1024 + 128):
+        with pytest.raises(EnvelopeError, match="multiple of 128") as raised:
+            engine.encrypt_bytes(b"x", tmp_path / "e", keys.first, frame_length=refused)
+        assert raised.value.kind == "invalid_argument"
+    assert not os.path.exists(tmp_path / "e")
+    assert engine.encrypt_bytes(b"x" * 300, tmp_path / "e", keys.first, frame_length=128).frame_length == 128

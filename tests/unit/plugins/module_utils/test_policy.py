@@ -9,6 +9,7 @@ from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     DecryptPolicy,
     EnvelopeError,
     EnvelopeFacts,
+    decrypt_policy,
     decrypt_policy_argument_spec,
 )
 
@@ -84,3 +85,13 @@ def test_argument_spec_rules():
     renamed = decrypt_policy_argument_spec("required_encryption_context", context_default={})
     assert renamed["argument_spec"]["required_encryption_context"] == {"type": "dict", "default": {}}
     assert "encryption_context" not in renamed["argument_spec"]
+
+
+def test_partition_comes_from_the_engine_region_when_options_are_checked_first():
+    early = DecryptPolicy.from_options({"discovery_account_ids": ["111122223333"]})  # no client yet
+    assert early.discovery_partition is None
+    assert decrypt_policy(early, region="cn-north-1").discovery_partition == "aws-cn"
+    given = DecryptPolicy.from_options({"discovery_account_ids": ["111122223333"], "discovery_partition": "aws"})
+    assert decrypt_policy(given, region="cn-north-1") is given
+    with pytest.raises(EnvelopeError, match="discovery_partition needs discovery_account_ids"):
+        DecryptPolicy.from_options({"discovery_partition": "aws"})
