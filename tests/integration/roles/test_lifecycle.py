@@ -150,6 +150,7 @@ def test_three_hosts_deploy_rerun_rotate_rerun(playbook, kms, kms_server):
     assert kms.get_key_rotation_status(KeyId=v1["KeyId"])["KeyRotationEnabled"] is True
     result = lifecycle_result(first)
     assert (result["version"], result["key_arn"], result["rotation"]) == (1, v1["Arn"], "none")
+    assert (result["alias"], result["version_alias"]) == (f"alias/{NAME}", f"alias/{NAME}-v1")
     assert sorted(result["encrypted"]) == sorted(SECRETS)
     assert oct(os.stat(host_file(playbook, "web2", "db.env.enc")).st_mode & 0o777) == "0o640"
     assert oct(os.stat(host_file(playbook, "web2", "api.env.enc")).st_mode & 0o777) == "0o600"
@@ -178,6 +179,7 @@ def test_three_hosts_deploy_rerun_rotate_rerun(playbook, kms, kms_server):
     assert v2_tags["envelope-kms-version"] == "2"
     result = lifecycle_result(rotated)
     assert (result["version"], result["rotation"], result["rotation_id"]) == (2, "new", "2025-q3")
+    assert result["version_alias"] == f"alias/{NAME}-v2"
     assert sorted(result["rewrapped"]) == sorted(SECRETS)
     assert result["encrypted"] == [], "the rewrap left nothing for the encrypt step to redo"
     assert result["disabled_key_arn"] == v1["Arn"]
