@@ -21,7 +21,7 @@ from ansible import constants as C
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure, AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 
-from ansible_collections.envelope.kms.plugins.module_utils.diffs import envelope_diff
+from ansible_collections.envelope.kms.plugins.module_utils.diffs import envelope_diff, facts_metadata
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     MAX_DIFF_PLAINTEXT,
     EnvelopeError,
@@ -196,14 +196,7 @@ class ActionModule(EncryptActionBase):
     def _diff(self, comparison, key_arns, desired, options, new_facts, existing):
         before = {}
         if comparison and comparison.facts:
-            old = comparison.facts
-            before = dict(
-                key_arns=list(old.key_arns),
-                encryption_context=old.encryption_context,
-                algorithm=old.algorithm,
-                frame_length=old.frame_length,
-                size=old.size,
-            )
+            before = dict(facts_metadata(comparison.facts), size=comparison.facts.size)
         after = dict(
             key_arns=list(key_arns),
             encryption_context=desired["context"],

@@ -17,7 +17,7 @@ import os
 from ansible.errors import AnsibleActionFail, AnsibleFileNotFound
 from ansible.utils.hashing import checksum
 
-from ansible_collections.envelope.kms.plugins.module_utils.diffs import envelope_diff
+from ansible_collections.envelope.kms.plugins.module_utils.diffs import envelope_diff, facts_metadata
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     normalize_context,
 )
@@ -162,9 +162,7 @@ def _diff(dest, current, comparison, result, plaintext_size):
     if current:
         before = dict(size=current.st_size, mode=_octal(current.st_mode))
     if comparison and comparison.facts:
-        old = comparison.facts
-        before.update(key_arns=list(old.key_arns), encryption_context=old.encryption_context,
-                      algorithm=old.algorithm, frame_length=old.frame_length)
+        before.update(facts_metadata(comparison.facts))
     names = ("key_arns", "encryption_context", "algorithm", "frame_length", "size", "mode")
     after = {name: result[name] for name in names if name in result}
     after["plaintext_size"] = plaintext_size

@@ -13,6 +13,12 @@ def metadata_text(data):
     return "".join(f"{key}: {json.dumps(value, sort_keys=True)}\n" for key, value in sorted(data.items()))
 
 
+def facts_metadata(facts):
+    """What a diff shows of an existing envelope's header (EnvelopeFacts): keys, context, suite, framing."""
+    return dict(key_arns=list(facts.key_arns), encryption_context=facts.encryption_context,
+                algorithm=facts.algorithm, frame_length=facts.frame_length)
+
+
 def envelope_diff(path, before, after):
     """A diff entry for the envelope at ``path``: metadata dicts before and after."""
     header = f"{path} (envelope)"
