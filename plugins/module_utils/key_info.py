@@ -118,15 +118,21 @@ class KeyVanished(Exception):
     """The key was deleted between being listed and being read."""
 
 
-def _detail(read, warn, what, key_id):
+def read_detail(read, warn, what, key_id):
     """Run one per-key read; None (and a warning) when KMS refuses that detail for this key."""
     try:
         return read()
-    except is_boto3_error_code("NotFoundException"):
-        raise KeyVanished(key_id) from None
-    except is_boto3_error_code(UNREADABLE_DETAIL) as exc:  # pylint: disable=duplicate-except
+    except is_boto3_error_code(UNREADABLE_DETAIL) as exc:
         warn(f"Could not read the {what} of key {key_id}: {exc.response['Error'].get('Message', exc)}")
         return None
+
+
+def _detail(read, warn, what, key_id):
+    """read_detail, for a key that was listed: its disappearance since is KeyVanished."""
+    try:
+        return read_detail(read, warn, what, key_id)
+    except is_boto3_error_code("NotFoundException"):
+        raise KeyVanished(key_id) from None
 
 
 def key_details(client, metadata, aliases, options, warn):

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-
 from ansible_collections.envelope.kms.plugins.module_utils.errors import EnvelopeError
-from ansible_collections.envelope.kms.plugins.module_utils.key_info import UNREADABLE_DETAIL, tags_match
+from ansible_collections.envelope.kms.plugins.module_utils.key_info import read_detail, tags_match
 from ansible_collections.envelope.kms.plugins.module_utils.kms import (
     ALIAS_PREFIX,
     describe_key,
@@ -175,11 +173,7 @@ def _key_arn(client, entry):
 
 def _tags(client, key_id, warn):
     """The key's tags; None (and a warning) when KMS refuses them, as envelope.kms.key_info does."""
-    try:
-        return key_tags(client, key_id)
-    except is_boto3_error_code(UNREADABLE_DETAIL) as exc:
-        warn(f"Could not read the tags of key {key_id}: {exc.response['Error'].get('Message', exc)}")
-        return None
+    return read_detail(lambda: key_tags(client, key_id), warn, "tags", key_id)
 
 
 def read_key_version(client, name, rotate, rotation_id, warn):
