@@ -79,3 +79,24 @@ def app_key(kms):
 def playbook(kms, kms_server, tmp_path):
     """Runs playbooks with the real ansible-playbook against the (reset) local KMS endpoint."""
     return PlaybookRunner(tmp_path, kms_server.environment())
+
+
+# -- the hostile suite's summary: one line per category, from every worker's reports
+
+_TALLY = {}
+
+
+def pytest_runtest_logreport(report):
+    from tests.harness.tally import add_report  # pylint: disable=import-outside-toplevel
+
+    add_report(_TALLY, report)
+
+
+def pytest_terminal_summary(terminalreporter):
+    from tests.harness.tally import summary_lines  # pylint: disable=import-outside-toplevel
+
+    lines = summary_lines(_TALLY)
+    if lines:
+        terminalreporter.section("hostile-input suite")
+        for line in lines:
+            terminalreporter.write_line(line)
