@@ -17,9 +17,12 @@ import stat
 
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import MAX_CONTENT_SIZE, MAX_DIFF_PLAINTEXT
 from ansible_collections.envelope.kms.plugins.module_utils.errors import InputError as DecryptInputError
-
-# Plaintext files are created private unless a mode is asked for.
-DEFAULT_MODE = 0o600
+from ansible_collections.envelope.kms.plugins.module_utils.file_attrs import (
+    dest_stat,
+    foreign_owner_warning,
+    format_mode,
+    planned_attributes,
+)
 
 
 def encode_content(data, encoding, what="the plaintext"):
@@ -48,34 +51,6 @@ def read_head(path, limit):
     """Up to limit + 1 bytes of a file (one more than shown tells "too big" apart)."""
     with open(path, "rb") as handle:
         return handle.read(limit + 1)
-
-
-def octal_mode(mode):
-    """The mode as an int when it is numeric (int, or an octal string like '0640'), else None
-    (symbolic modes such as 'u=rw,g=r' are applied afterwards by the module's file handling)."""
-    if mode is None:
-        return None
-    if isinstance(mode, int) and not isinstance(mode, bool):
-        return mode & 0o7777
-    try:
-        return int(str(mode), 8) & 0o7777
-    except ValueError:
-        return None
-
-
-def initial_mode(mode, existing):
-    """Mode the freshly decrypted file gets when it replaces dest atomically: the requested numeric
-    mode, else the mode of the file it replaces, else private (0600)."""
-    numeric = octal_mode(mode)
-    if numeric is not None:
-        return numeric
-    if existing is not None:
-        return stat.S_IMODE(existing.st_mode)
-    return DEFAULT_MODE
-
-
-def format_mode(value):
-    return f"{value:04o}"
 
 
 class Decryption:
@@ -112,28 +87,42 @@ class Decryption:
         return result
 
     def _to_dest(self, result):
-        dest = result["dest"] = self.dest
-        existing = regular_file_stat(dest)
+        result["dest"] = self.dest
+        # Every option is checked (owner, group, mode, the file kind at dest) before anything is read or written.
+        dest, existing, is_link = dest_stat(self.dest, self.params["follow"])
+        self._refuse_src(dest)
+        mode, uid, gid = planned_attributes(self.params, existing)
         old_head = read_head(dest, MAX_DIFF_PLAINTEXT) if existing is not None and self.show_plaintext else None
 
-        same, facts, matcher = self._compare(existing)
+        same, facts, matcher = self._compare(dest, existing)
         if not same:
             result["changed"] = True
             if not self.check_mode:
-                facts = self.engine.decrypt_file(self.src, dest, self.policy,
-                                                 mode=initial_mode(self.params["mode"], existing))
-                if existing is not None:
-                    keep_owner(dest, existing, self.params)
+                warning = foreign_owner_warning(dest, existing, self.params)
+                if warning:
+                    self.module.warn(warning)
+                facts = self.engine.decrypt_file(self.src, dest, self.policy, mode=mode, uid=uid, gid=gid)
 
         attribute_diff = {"before": {}, "after": {}}
-        if os.path.exists(dest):  # in check mode a file still to be created has no attributes yet
+        if os.path.exists(dest) and not (self.check_mode and is_link):  # a file still to be created has no attributes yet
             file_args = self.module.load_file_common_arguments(self.params, path=dest)
             result["changed"] = self.module.set_fs_attributes_if_different(file_args, result["changed"],
                                                                            diff=attribute_diff)
-        diff = self._diff(dest, existing, facts, matcher, old_head, attribute_diff) if self.module._diff else None
+        diff = None
+        if self.module._diff:
+            diff = self._diff(dest, existing, is_link, facts, matcher, old_head, attribute_diff, mode)
         return facts, self._content(dest, same, matcher), diff
 
-    def _compare(self, existing):
+    def _refuse_src(self, dest):
+        """dest must not be src itself (same device and inode, whatever the spelling): it would replace the envelope."""
+        try:
+            same = os.path.samefile(self.src, dest)
+        except OSError:
+            return
+        if same:
+            raise DecryptInputError(f"dest {self.dest} is the envelope src itself: decrypt to another path", self.dest)
+
+    def _compare(self, dest, existing):
         """(same, facts or None, matcher). Check mode always verifies the whole file (nothing else
         will) and keeps the plaintext it may have to show; otherwise the first difference stops the
         comparison and decrypt_file verifies everything while it writes."""
@@ -144,7 +133,7 @@ class Decryption:
             keep = MAX_CONTENT_SIZE
         elif self.check_mode and self.show_plaintext:
             keep = MAX_DIFF_PLAINTEXT
-        return self.engine.compare_plaintext(self.src, self.dest if existing is not None else None, self.policy,
+        return self.engine.compare_plaintext(self.src, dest if existing is not None else None, self.policy,
                                              keep=keep, stop_on_mismatch=not self.check_mode)
 
     def _content(self, dest, same, matcher):
@@ -154,16 +143,16 @@ class Decryption:
             return bounded(matcher.kept, MAX_CONTENT_SIZE)
         return bounded(read_head(dest, MAX_CONTENT_SIZE), MAX_CONTENT_SIZE)
 
-    def _diff(self, dest, existing, facts, matcher, old_head, attribute_diff):
+    def _diff(self, dest, existing, is_link, facts, matcher, old_head, attribute_diff, mode):
         """Metadata only (sizes, mode, owner, wrapping keys, context); plaintext only when asked."""
-        before = {"path": dest, "state": "absent"}
+        before = {"path": dest, "state": "link" if is_link else "absent"}
         if existing is not None:
             before = {"path": dest, "state": "file", "size": existing.st_size,
                       "mode": format_mode(stat.S_IMODE(existing.st_mode))}
         before.update(attribute_diff["before"])
         if self.check_mode:
             size = matcher.size
-            mode = attribute_diff["after"].get("mode") or before.get("mode") or self._predicted_mode()
+            mode = attribute_diff["after"].get("mode") or format_mode(mode)
         else:
             current = os.stat(dest)
             size, mode = current.st_size, format_mode(stat.S_IMODE(current.st_mode))
@@ -182,40 +171,8 @@ class Decryption:
             ))
         return diffs
 
-    def _predicted_mode(self):
-        numeric = octal_mode(self.params["mode"])
-        if numeric is not None:
-            return format_mode(numeric)
-        return self.params["mode"] or format_mode(DEFAULT_MODE)
-
-
-def regular_file_stat(path):
-    """os.stat of a regular file at path, None when there is none; anything else is refused."""
-    try:
-        existing = os.stat(path)
-    except FileNotFoundError:
-        return None
-    if not stat.S_ISREG(existing.st_mode):
-        kind = "a directory" if stat.S_ISDIR(existing.st_mode) else "not a regular file"
-        raise DecryptInputError(f"dest {path} is {kind}: give the path of the plaintext file", path)
-    return existing
-
 
 def bounded(data, limit):
     if len(data) > limit:
         raise DecryptInputError(f"the plaintext is larger than the {limit} bytes return_content can return; use dest")
     return bytes(data)
-
-
-def keep_owner(dest, existing, params):
-    """A replaced file keeps its owner and group unless new ones are asked for (as copy does);
-    only possible as root, or when they are already ours."""
-    uid = -1 if params["owner"] is not None else existing.st_uid
-    gid = -1 if params["group"] is not None else existing.st_gid
-    current = os.stat(dest)
-    if (uid in (-1, current.st_uid)) and (gid in (-1, current.st_gid)):
-        return
-    try:
-        os.chown(dest, uid, gid)
-    except OSError:
-        pass

@@ -22,6 +22,10 @@ description:
     once everything verified. On any failure (tampered, truncated or foreign file, bytes after the
     message, wrong context, key not allowed or unusable) the task fails with a one-line message and
     an existing O(dest) is left untouched.
+  - The temporary file is named C(.NAME.envelope-kms-HOST-PID-RANDOM.tmp). A run killed while it
+    writes (SIGKILL, power loss) cannot remove it; the next run for the same O(dest) removes such
+    left-over files when it can prove they are stale (written on this host by a process that no
+    longer exists, a regular file owned by the same user) and leaves any other file alone.
   - Idempotent. When O(dest) exists, the decrypted plaintext is compared with it chunk by chunk in
     constant memory (one KMS C(Decrypt)); if it is the same, O(dest) is not rewritten and only its
     attributes are managed. When the sizes alone prove a difference, no comparison is made.
@@ -37,14 +41,30 @@ options:
   dest:
     description:
       - Path of the plaintext file to write on the host. Its directory must exist.
+      - Must not be O(src) itself (the same file, however it is spelled): that is refused.
       - At least one of O(dest) and O(return_content=true) is required.
     type: path
   mode:
     description:
       - The permissions of O(dest), as in M(ansible.builtin.file), for example V('0640') or V(u=rw,g=r).
       - If not specified, a new O(dest) is created with mode V('0600') (plaintext is private by
-        default) and an existing O(dest) keeps its mode when its content is replaced.
+        default). An existing O(dest) that belongs to the user the module runs as keeps its mode
+        (and owner) when its content is replaced; a file of another owner passes on neither (it
+        may have been planted in a shared directory), so the new file gets V('0600') and the
+        module's user unless O(mode), O(owner) and O(group) say otherwise (a warning says so).
+      - The mode, O(owner) and O(group) are checked before anything is read or written (a mode
+        such as V('0999') or V(u+rwz), a user or group that does not exist, fail the task) and are
+        set on the private temporary file before it replaces O(dest): O(dest) never holds the
+        plaintext with other permissions, not even for a moment.
     type: raw
+  follow:
+    description:
+      - What to do when O(dest) is a symbolic link, as in M(ansible.builtin.copy).
+      - V(false) replaces the link itself with the plaintext file; the file it pointed to is not
+        read, shown in a diff or changed, and its mode and owner are not passed on.
+      - V(true) writes the file the link points to, and manages its attributes.
+    type: bool
+    default: false
   return_content:
     description:
       - Return the plaintext as RV(content).
@@ -222,6 +242,7 @@ def main():
             src=dict(type="path", required=True),
             dest=dict(type="path"),
             mode=dict(type="raw"),
+            follow=dict(type="bool", default=False),
             return_content=dict(type="bool", default=False),
             content_encoding=dict(type="str", choices=["text", "base64"], default="text"),
             diff_plaintext=dict(type="bool", default=False),

@@ -45,6 +45,7 @@ from ansible_collections.envelope.kms.plugins.module_utils._envelope.io import (
     label,
     open_plaintext,
     open_source,
+    refuse_same_file,
     require_path,
 )
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.library import require_esdk
@@ -153,6 +154,7 @@ class Engine:
 
     def _encrypt_to_file(self, source, dest, key_ids, context, algorithm, frame_length, mode, checksums, durable):
         what = f"cannot encrypt {source.label} to {dest}"
+        refuse_same_file(source.stream, dest, what)
         with AtomicFile(dest, mode, durable=durable) as out:
             sink = out.write_hashed if checksums else out.write
             header = self._encrypt_stream(source.stream, sink, key_ids, context, algorithm, frame_length, what)
@@ -178,10 +180,11 @@ class Engine:
     # -- decrypt
 
     def decrypt_file(self, src, dest, encryption_context=None, allowed_key_arns=None, discovery_account_ids=None,
-                     discovery_partition=None, mode=0o600):
+                     discovery_partition=None, mode=0o600, uid=-1, gid=-1):
         """Decrypt ``src`` into ``dest``: plaintext goes to a 0600 temp file beside dest that replaces
         it only after the whole message verified, the required context pairs matched and nothing
-        followed the message. Returns the EnvelopeFacts (authenticated).
+        followed the message; ``mode`` and ``uid``/``gid`` (-1: ours) are set on it before. A dest
+        that is src itself is refused. Returns the EnvelopeFacts (authenticated).
 
         ``encryption_context``: pairs the file must carry (extra pairs in the file are fine), or a
         DecryptPolicy. ``allowed_key_arns``: only these key ARNs may unwrap (strict); else
@@ -190,7 +193,8 @@ class Engine:
         policy = self.policy(encryption_context, allowed_key_arns, discovery_account_ids, discovery_partition)
         with open_source(src, "cannot decrypt") as source:
             what = f"cannot decrypt {source.label}"
-            with AtomicFile(dest, mode) as out:
+            refuse_same_file(source.stream, dest, what)
+            with AtomicFile(dest, mode, uid=uid, gid=gid) as out:
                 facts = self._decrypt_stream(source, out.write, policy, what)
                 with Translated(what):
                     out.commit()
@@ -264,7 +268,7 @@ class Engine:
             algorithm = old.algorithm if algorithm is None else algorithm
             frame_length = (old.frame_length or None) if frame_length is None else frame_length
             # Rewriting an existing file keeps its mode and owner unless a mode is given.
-            like = dest if mode is None and os.path.exists(dest) else None
+            like = os.stat(dest) if mode is None and os.path.exists(dest) else None
             with AtomicFile(dest, 0o600 if mode is None and like is None else mode, like=like) as out:
                 del self._failures[:]
                 with Translated(what, self._failures):

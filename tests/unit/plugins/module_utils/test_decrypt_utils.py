@@ -9,8 +9,6 @@ import pytest
 from ansible_collections.envelope.kms.plugins.module_utils.decrypt import (
     DecryptInputError,
     encode_content,
-    initial_mode,
-    octal_mode,
     preview,
 )
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import Engine, EnvelopeError, Mismatch, PlaintextMatcher
@@ -28,34 +26,6 @@ def test_preview():
     assert preview(b"abc") == "abc"
     assert "larger than 2 bytes" in preview(b"abc", limit=2)
     assert "binary data, 2 bytes" in preview(b"\xff\xfe")
-
-
-class FakeStat:
-    def __init__(self, mode):
-        self.st_mode = 0o100000 | mode
-
-
-@pytest.mark.parametrize(
-    "mode, existing, expected",
-    [
-        (None, None, 0o600),  # new plaintext files are private
-        (None, FakeStat(0o644), 0o644),  # a replaced file keeps its mode
-        ("0640", None, 0o640),
-        ("640", FakeStat(0o600), 0o640),
-        (0o440, None, 0o440),
-        ("u=rw,g=r", None, 0o600),  # symbolic: applied afterwards by the file attribute handling
-        ("u=rw,g=r", FakeStat(0o644), 0o644),
-    ],
-)
-def test_initial_mode(mode, existing, expected):
-    assert initial_mode(mode, existing) == expected
-
-
-def test_octal_mode():
-    assert octal_mode(None) is None
-    assert octal_mode("u+x") is None
-    assert octal_mode("01777") == 0o1777
-    assert octal_mode(True) is None
 
 
 # Engine.decrypt_to against the local KMS endpoint: the engine's checks apply; the sink gets everything.

@@ -48,7 +48,7 @@ def test_dest_directory_refused(capsys, tmp_path):
     src = tmp_path / "x.enc"
     src.write_bytes(b"anything")
     result = run_module(capsys, dict(src=str(src), dest=str(tmp_path)))
-    assert result["msg"] == f"dest {tmp_path} is a directory: give the path of the plaintext file"
+    assert result["msg"] == f"dest {tmp_path} is a directory: give the path of a file"
 
 
 def test_missing_library(capsys, monkeypatch):
