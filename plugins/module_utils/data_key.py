@@ -9,8 +9,10 @@ it becomes unreadable when the file is replaced. The rules follow from that:
 
 * an existing blob that decrypts (KMS Decrypt, with the requested encryption context) to a data key
   of the requested length under the requested key is kept;
-* the same data key under another KMS key (an alias re-pointed) is rewrapped with KMS ReEncrypt, and
-  the same blob in the other encoding is re-encoded: both keep the data key itself;
+* the same data key under another KMS key that the task allows (``allowed_key_arns``: an alias
+  re-pointed) is rewrapped with KMS ReEncrypt, and the same blob in the other encoding is
+  re-encoded: both keep the data key itself; a blob under any other key is never adopted (whoever
+  planted it may know its data key);
 * anything else (another context, another length, a damaged or foreign file) is never replaced
   unless ``force``, which always generates a new data key.
 
@@ -29,7 +31,12 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto
 
 # The light parts of the engine (no AWS Encryption SDK import: data_key does not need the library).
 from ansible_collections.envelope.kms.plugins.module_utils._envelope import inputs
-from ansible_collections.envelope.kms.plugins.module_utils._envelope.io import write_file_atomic
+from ansible_collections.envelope.kms.plugins.module_utils._envelope.io import open_regular, write_file_atomic
+from ansible_collections.envelope.kms.plugins.module_utils.file_attrs import (
+    dest_stat,
+    foreign_owner_warning,
+    planned_attributes,
+)
 from ansible_collections.envelope.kms.plugins.module_utils.kms import KmsInputError, describe_key
 
 KEY_SPEC_BYTES = {"AES_256": 32, "AES_128": 16}
@@ -165,8 +172,10 @@ def encode(blob, encoding):
     return blob
 
 
-def classify(existing, key_arn, length, encoding):
-    """MISSING, VALID, OTHER_ENCODING, OTHER_KEY or MISMATCH for an ExistingBlob."""
+def classify(existing, key_arn, length, encoding, allowed_key_arns=()):
+    """MISSING, VALID, OTHER_ENCODING, OTHER_KEY or MISMATCH for an ExistingBlob. A blob under
+    another KMS key is OTHER_KEY (rewrapped, the data key kept) only when that key is one of
+    ``allowed_key_arns``: a blob planted under a foreign key may hold a data key its planter knows."""
     if not existing.exists:
         return MISSING
     if existing.problem or existing.blob is None:
@@ -174,19 +183,33 @@ def classify(existing, key_arn, length, encoding):
     if existing.length != length:
         return MISMATCH
     if existing.key_arn != key_arn:
-        return OTHER_KEY
+        return OTHER_KEY if existing.key_arn in allowed_key_arns else MISMATCH
     if existing.encoding != encoding:
         return OTHER_ENCODING
     return VALID
 
 
-def mismatch_problem(existing, length):
+def mismatch_problem(existing, length, key_arn=None):
     """Why a MISMATCH existing file cannot be kept, in words."""
     if existing.problem:
         return existing.problem
     if existing.length != length:
         return f"it holds a {existing.length}-byte data key, {length} bytes were asked for"
+    if key_arn is not None and existing.key_arn not in (None, key_arn):
+        return (f"it is wrapped under KMS key {existing.key_arn}, which is neither key_id nor one of allowed_key_arns "
+                "(a data key planted under a foreign key may be known to whoever planted it); list that key in "
+                "allowed_key_arns to rewrap the same data key")
     return "it is not a data key for this request"
+
+
+def allowed_arns(values):
+    """allowed_key_arns: key ARNs (what KMS Decrypt names a blob's key by), checked."""
+    arns = []
+    for value in values or ():
+        if not isinstance(value, str) or not re.match(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", value):
+            raise KmsInputError(f"allowed_key_arns must hold KMS key ARNs (arn:aws:kms:REGION:ACCOUNT:key/ID), not {value!r}")
+        arns.append(value)
+    return tuple(arns)
 
 
 def plan(state, force):
@@ -260,15 +283,15 @@ def reencrypt(client, blob, key_arn, context):
 # One task: read dest, plan, apply, result
 
 
-def read_dest(dest):
-    """The bytes at dest, or None when there is no file."""
-    if os.path.isdir(dest):
-        raise KmsInputError(f"dest {dest} is a directory")
+def read_dest(dest, found):
+    """The bytes of the regular file at dest (``found``: its lstat, None when there is none)."""
     directory = os.path.dirname(dest) or "."
     if not os.path.isdir(directory):
         raise KmsInputError(f"The directory {directory} of dest does not exist")
+    if found is None:
+        return None
     try:
-        with open(dest, "rb") as handle:
+        with open_regular(dest, follow=False) as handle:  # never through a link swapped in since
             return handle.read(MAX_FILE_BYTES + 1)  # enough to tell it is too large
     except FileNotFoundError:
         return None
@@ -284,11 +307,17 @@ class DataKeyTask:
         self.module = module
         self.client = client
         self.params = params = module.params
-        self.dest = os.path.realpath(params["dest"]) if os.path.islink(params["dest"]) else params["dest"]
+        self.dest, found, self.is_link = dest_stat(params["dest"], params["follow"])
+        if self.is_link and not params["force"]:
+            raise KmsInputError(f"dest {self.dest} is a symbolic link: set follow=true to use the file it points to, "
+                                "or force=true to replace the link with a new data key file")
         self.key_id = params["key_id"]
         self.length = requested_length(params["key_spec"], params["number_of_bytes"])
         self.context = normalize_context(params["encryption_context"])
-        self.data = read_dest(self.dest)
+        self.allowed_key_arns = allowed_arns(params["allowed_key_arns"])
+        self.attributes = planned_attributes(params, found)  # (mode, uid, gid), checked before any KMS call
+        self.found = found
+        self.data = read_dest(self.dest, found)
         self.metadata = self.key_arn = None
 
     def resolve_key(self):
@@ -305,10 +334,11 @@ class DataKeyTask:
         return read_existing(self.client, self.data, self.context)
 
     def action(self, existing):
-        action = plan(classify(existing, self.key_arn, self.length, self.params["encoding"]), self.params["force"])
+        state = classify(existing, self.key_arn, self.length, self.params["encoding"], self.allowed_key_arns)
+        action = plan(state, self.params["force"])
         if action is None:
             raise KmsInputError(
-                f"{self.dest} exists but cannot be kept: {mismatch_problem(existing, self.length)}. It may be the "
+                f"{self.dest} exists but cannot be kept: {mismatch_problem(existing, self.length, self.key_arn)}. It may be the "
                 "only copy of a data key that protects data, so it was left as it is; set force=true to replace it "
                 "with a new data key (backup=true keeps the old file)"
             )
@@ -332,8 +362,14 @@ class DataKeyTask:
         """Write dest atomically unless nothing changes (or check mode); the backup file or None."""
         if action == KEEP or self.module.check_mode:
             return None
-        backup_file = self.module.backup_local(self.dest) if self.params["backup"] and existing.exists else None
-        write_file_atomic(self.dest, encode(blob, self.params["encoding"]))
+        backup_file = None
+        if self.params["backup"] and existing.exists and self.found is not None:  # a link's target is not ours to copy
+            backup_file = self.module.backup_local(self.dest)
+        warning = foreign_owner_warning(self.dest, self.found, self.params)
+        if warning:
+            self.module.warn(warning)
+        mode, uid, gid = self.attributes
+        write_file_atomic(self.dest, encode(blob, self.params["encoding"]), mode=mode, uid=uid, gid=gid)
         return backup_file
 
     def result(self, action, existing, blob, plaintext, backup_file):

@@ -19,13 +19,18 @@ description:
   - KMS keeps no copy of data keys, so the file is the data key. An existing O(dest) is checked with
     one KMS C(Decrypt) with the O(encryption_context) (the plaintext key stays in the module's memory).
     When it holds a data key of the requested length wrapped under the key O(key_id) resolves to,
-    it is kept. When it holds such a data key wrapped under another KMS key (for example after the
-    alias in O(key_id) was re-pointed), it is rewrapped with KMS C(ReEncrypt), so the data key
-    itself, and whatever it encrypts, stays the same; a blob in the other O(encoding) is re-encoded.
-  - Anything else at O(dest) (a blob that does not decrypt with this O(encryption_context), a data key
+    it is kept. When it holds such a data key wrapped under one of O(allowed_key_arns) (for example
+    the previous key after the alias in O(key_id) was re-pointed), it is rewrapped with KMS
+    C(ReEncrypt), so the data key itself, and whatever it encrypts, stays the same; a blob in the
+    other O(encoding) is re-encoded.
+  - Anything else at O(dest) (a blob under a KMS key that is neither O(key_id) nor in
+    O(allowed_key_arns), a blob that does not decrypt with this O(encryption_context), a data key
     of another length, a file that is no KMS ciphertext blob, or a blob KMS refuses to decrypt) makes
     the task fail and is left untouched, unless O(force=true). Replacing it would make whatever the
-    old data key encrypts unreadable.
+    old data key encrypts unreadable; adopting a blob under a foreign key would hand the
+    application a data key that whoever planted the file may know.
+  - A symbolic link at O(dest) is refused unless O(follow=true) (use the file it points to) or
+    O(force=true) (replace the link itself with a new data key file).
   - Runs on the host, with the host's AWS credentials. It needs C(kms:DescribeKey) and
     C(kms:GenerateDataKeyWithoutPlaintext) (C(kms:GenerateDataKey) with O(return_plaintext=true)),
     C(kms:Decrypt) to check an existing file, and C(kms:ReEncrypt*) to rewrap one.
@@ -63,6 +68,20 @@ options:
         made with other pairs from a damaged one.
     type: dict
     default: {}
+  allowed_key_arns:
+    description:
+      - ARNs of other KMS keys whose data keys this task may take over. An existing O(dest) wrapped
+        under one of them is rewrapped under O(key_id) with KMS C(ReEncrypt), keeping the data key.
+      - List the key O(key_id) pointed at before a rotation, never a key you do not control.
+    type: list
+    elements: str
+    default: []
+  follow:
+    description:
+      - When O(dest) is a symbolic link, use the file it points to (read, rewritten, attributes).
+      - When V(false) a link at O(dest) fails the task unless O(force=true), which replaces the link.
+    type: bool
+    default: false
   encoding:
     description:
       - V(raw) writes the blob's bytes, as the tutorial's C(base64 --decode) does.
@@ -94,7 +113,11 @@ options:
   mode:
     description:
       - The permissions of the file, as in M(ansible.builtin.file).
-      - When not given, a new file is created with V(0600) and a replaced file keeps its mode.
+      - When not given, a new file is created with V(0600); a replaced file keeps its mode (and
+        owner) only when it belongs to the user the module runs as, otherwise the new file gets
+        V(0600) and that user (a warning says so).
+      - Mode, O(owner) and O(group) are checked before any KMS call and set on the temporary file
+        before it replaces O(dest).
     type: raw
 notes:
   - In check mode, an existing file is still checked with KMS C(Decrypt), which changes nothing;
@@ -119,6 +142,15 @@ EXAMPLES = r"""
       app: billing
     owner: app
     mode: "0600"
+
+- name: After the alias was re-pointed to a new key, rewrap the same data key under it
+  envelope.kms.data_key:
+    dest: /etc/app/.key/encrypted_data_key
+    key_id: alias/kms-data-key-demo
+    allowed_key_arns:
+      - arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab  # the previous key
+    encryption_context:
+      app: billing
 
 - name: The same data key as base64 text, for a configuration file
   envelope.kms.data_key:
@@ -232,6 +264,8 @@ def main():
             key_spec=dict(type="str", choices=["AES_256", "AES_128"]),
             number_of_bytes=dict(type="int"),
             encryption_context=dict(type="dict", default={}),
+            allowed_key_arns=dict(type="list", elements="str", default=[]),
+            follow=dict(type="bool", default=False),
             encoding=dict(type="str", choices=["raw", "base64"], default="raw"),
             force=dict(type="bool", default=False),
             backup=dict(type="bool", default=False),
@@ -244,8 +278,9 @@ def main():
     if module.params["return_plaintext"] and not module.no_log:
         module.fail_json(msg="return_plaintext=true returns the plaintext data key: set no_log: true on the task "
                              "so it is never shown or logged")
+    with module_errors(module, f"Cannot use dest {module.params['dest']}"):
+        task = DataKeyTask(module, kms_client(module))  # every option checked, dest read: no KMS call yet
     with module_errors(module, f"Cannot read KMS key {module.params['key_id']}"):
-        task = DataKeyTask(module, kms_client(module))
         task.resolve_key()
     with module_errors(module, f"Cannot check the existing data key in {task.dest}, so it was left as it is "
                                "(force=true replaces it with a new data key)"):

@@ -84,7 +84,8 @@ def test_alias_repointed_rewraps_the_same_data_key_and_encoding_is_converted(pla
     data_key = kms.decrypt(CiphertextBlob=old_blob, EncryptionContext=context)["Plaintext"]
     new_key = kms.create_key()["KeyMetadata"]
     kms.update_alias(AliasName="alias/app", TargetKeyId=new_key["KeyId"])
-    tasks = [data_key_task("A", dest=dest, key_id="alias/app", encryption_context=context, backup=True),
+    tasks = [data_key_task("A", dest=dest, key_id="alias/app", encryption_context=context, backup=True,
+                           allowed_key_arns=[app_key["Arn"]]),
              data_key_task("B", dest=other, key_id=app_key["Arn"], encoding="base64")]
 
     kms_server.start_recording()
@@ -190,3 +191,44 @@ def test_keys_that_cannot_make_data_keys_fail_clearly(playbook, kms, app_key):
                         for label, case in cases.items()])
     run.assert_failed_with({label: case[1] for label, case in cases.items()})
     assert not os.path.exists(dest)
+
+
+def test_a_planted_blob_under_a_foreign_key_is_refused_and_links_are_not_followed(playbook, kms, kms_server, app_key):
+    """Issue 11: a data-key file planted under another key (whose data key the planter knows) is never
+    rewrapped and adopted; a link at dest is neither read nor written through unless follow=true."""
+    foreign = kms.create_key()["KeyMetadata"]
+    planted_response = kms.generate_data_key(KeyId=foreign["Arn"], KeySpec="AES_256")
+    planted = host_path(playbook, "planted.bin")
+    with open(planted, "wb") as handle:
+        handle.write(planted_response["CiphertextBlob"])
+    target = host_path(playbook, "target.bin")
+    with open(target, "wb") as handle:
+        handle.write(b"not a data key, someone else's file")
+    os.chmod(target, 0o644)
+    link = host_path(playbook, "link.bin")
+    os.symlink(target, link)
+    kms_server.start_recording()
+    run = playbook.run([
+        {**data_key_task("Planted", dest=planted, key_id="alias/app"), "ignore_errors": True},
+        {**data_key_task("Link", dest=link, key_id="alias/app"), "ignore_errors": True},
+        {**data_key_task("Bad mode", dest=host_path(playbook, "new.bin"), key_id="alias/app", mode="0999"),
+         "ignore_errors": True},
+    ])
+    run.assert_failed_with({
+        "Planted": "which is neither key_id nor one of allowed_key_arns",
+        "Link": "is a symbolic link: set follow=true",
+        "Bad mode": "mode '0999' is not an octal number",
+    })
+    calls = kms_server.kms_calls()
+    assert "ReEncrypt" not in calls and "GenerateDataKeyWithoutPlaintext" not in calls, calls
+    with open(planted, "rb") as handle:
+        assert handle.read() == planted_response["CiphertextBlob"], "a refused file is left as it is"
+    assert os.path.islink(link) and not os.path.exists(host_path(playbook, "new.bin"))
+
+    replaced = playbook.run([data_key_task("Link", dest=link, key_id="alias/app", force=True)]).assert_ok()
+    assert replaced.result("Link")["operation"] == "generate"
+    assert not os.path.islink(link) and oct(os.stat(link).st_mode & 0o777) == "0o600"
+    with open(target, "rb") as handle:
+        assert handle.read() == b"not a data key, someone else's file", "force replaces the link, not its target"
+    with open(link, "rb") as handle:
+        assert kms.decrypt(CiphertextBlob=handle.read())["KeyId"] == app_key["Arn"]

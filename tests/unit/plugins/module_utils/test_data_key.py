@@ -103,7 +103,23 @@ def existing(**kwargs):
     (dk.ExistingBlob(True, problem="the file is empty"), dk.MISMATCH),
 ])
 def test_classify(found, state):
-    assert dk.classify(found, KEY_ARN, 32, "raw") == state
+    assert dk.classify(found, KEY_ARN, 32, "raw", allowed_key_arns=(OLD_ARN,)) == state
+
+
+def test_a_blob_under_a_key_not_allowed_is_never_adopted():
+    """A data-key file planted under a foreign key holds a data key its planter may know: without
+    allowed_key_arns it is a MISMATCH (refused unless force), never rewrapped and reported ok."""
+    planted = existing(key_arn=OLD_ARN)
+    assert dk.classify(planted, KEY_ARN, 32, "raw") == dk.MISMATCH
+    assert dk.plan(dk.classify(planted, KEY_ARN, 32, "raw"), False) is None
+    assert "neither key_id nor one of allowed_key_arns" in dk.mismatch_problem(planted, 32, KEY_ARN)
+
+
+def test_allowed_key_arns_must_be_key_arns():
+    assert dk.allowed_arns([OLD_ARN]) == (OLD_ARN,)
+    for bad in ("alias/app", "1234abcd-12ab-34cd-56ef-1234567890ab", "arn:aws:kms:eu-west-1:111122223333:alias/app"):
+        with pytest.raises(dk.KmsInputError, match="allowed_key_arns must hold KMS key ARNs"):
+            dk.allowed_arns([bad])
 
 
 def test_plan_never_replaces_a_data_key_without_force():

@@ -89,7 +89,7 @@ def test_module_reencrypt_refused(monkeypatch, capsys, tmp_path):
 
     dest = tmp_path / "key.bin"
     dest.write_bytes(BLOB)
-    result = run_module(monkeypatch, capsys, setup, dest=str(dest), key_id="alias/app")
+    result = run_module(monkeypatch, capsys, setup, dest=str(dest), key_id="alias/app", allowed_key_arns=[OLD_ARN])
     assert result["failed"] is True and "kms:ReEncryptFrom" in result["msg"]
     assert DATA_KEY.decode() not in json.dumps(result)
     assert dest.read_bytes() == BLOB
@@ -109,7 +109,8 @@ def test_module_reencrypt_sends_the_context_both_ways(monkeypatch, capsys, tmp_p
     dest = tmp_path / "key.bin"
     dest.write_bytes(base64.b64encode(BLOB))
     result = run_module(monkeypatch, capsys, setup, no_log=True, dest=str(dest), key_id="alias/app",
-                        encryption_context=context, encoding="base64", return_plaintext=True)
+                        encryption_context=context, encoding="base64", return_plaintext=True,
+                        allowed_key_arns=[OLD_ARN])
     assert result["changed"] is True and result["operation"] == "reencrypt"
     assert dest.read_bytes() == base64.b64encode(b"new blob") + b"\n"
     assert base64.b64decode(result["plaintext"]) == DATA_KEY, "the same data key, from the checking Decrypt"
@@ -138,7 +139,7 @@ def test_module_check_mode_checks_but_calls_nothing_that_writes(monkeypatch, cap
     dest = tmp_path / "key.bin"
     dest.write_bytes(BLOB)
     result = run_module(monkeypatch, capsys, setup, check_mode=True, no_log=True, dest=str(dest), key_id="alias/app",
-                        return_plaintext=True)
+                        return_plaintext=True, allowed_key_arns=[OLD_ARN])
     assert result["changed"] is True and result["operation"] == "reencrypt"
     assert result["ciphertext_blob"] is None
     assert dest.read_bytes() == BLOB
