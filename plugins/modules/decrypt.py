@@ -54,7 +54,7 @@ options:
         module's user unless O(mode), O(owner) and O(group) say otherwise (a warning says so).
       - The mode, O(owner) and O(group) are checked before anything is read or written (a mode
         such as V('0999') or V(u+rwz), a user or group that does not exist, fail the task) and are
-        set on the private temporary file before it replaces O(dest): O(dest) never holds the
+        set on the private temporary file before it replaces O(dest), so O(dest) never holds the
         plaintext with other permissions, not even for a moment.
     type: raw
   follow:
