@@ -10,33 +10,46 @@ rewrap itself is the engine's (envelope.Engine.rewrap_file).
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 
 from ansible_collections.envelope.kms.plugins.module_utils.diffs import envelope_diff
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import EnvelopeError, normalize_context
+# The header's size rule: arithmetic on the context, no library call.
+from ansible_collections.envelope.kms.plugins.module_utils._envelope.format import check_context_fits
 
 _GLOB_CHARACTERS = ("*", "?", "[")
+# Bounds of one task (documented in the module's options): a pattern over a huge tree fails with one
+# line before any KMS call, instead of reading the whole file system or rewrapping without end.
+MAX_FILES = 10000  # files selected by path and paths together
+MAX_DIRECTORIES = 100000  # directories read while expanding the patterns
 
 
 def is_pattern(path):
     return any(character in path for character in _GLOB_CHARACTERS)
 
 
-def expand_paths(patterns):
+def expand_paths(patterns, max_files=None, max_directories=None):
     """([(path as reported, real path or None, problem or None)], [patterns that matched nothing]).
 
     In the order given; each pattern's matches sorted. Patterns (``*``, ``?``, ``[...]``, ``**`` for
     any depth) select regular files only; a plain path must be a regular file, else it comes with a
-    problem. Symbolic links are followed: the file they point at is rewritten, the link stays. A file
-    reached twice is handled once.
+    problem. ``**`` does not descend into symbolic links to directories (nor into a directory it
+    already read: a bind-mount loop), so a link loop cannot make the walk endless; ``*`` and the
+    other wildcards match one name each and follow links as any path does. A symbolic link to a
+    file is followed: the file it points at is rewritten, the link stays. A file reached twice is
+    handled once. More than ``max_files`` files (default MAX_FILES), or patterns reading more than
+    ``max_directories`` directories (MAX_DIRECTORIES), raise EnvelopeError (``too_large``) naming the bound.
     """
+    max_files = MAX_FILES if max_files is None else max_files
     entries, unmatched = [], []
     seen = set()
+    walk = _Walk(MAX_DIRECTORIES if max_directories is None else max_directories)
     for pattern in patterns:
         pattern = os.path.expanduser(pattern)
         if is_pattern(pattern):
-            matches = [path for path in sorted(glob.glob(pattern, recursive=True)) if os.path.isfile(path)]
+            matches = [path for path in sorted(set(walk.glob(pattern))) if os.path.isfile(path)]
             if not matches:
                 unmatched.append(pattern)
         elif not os.path.exists(pattern):
@@ -52,7 +65,111 @@ def expand_paths(patterns):
             if real not in seen:
                 seen.add(real)
                 entries.append((path, real, None))
+                if len(seen) > max_files:
+                    raise EnvelopeError(f"cannot rewrap {pattern}: the paths select more than {max_files} files, the "
+                                        "most one task rewraps; split the task or narrow the patterns", "too_large")
     return entries, unmatched
+
+
+class _Walk:
+    """Glob expansion as ``glob.glob(recursive=True)`` does it (hidden names only for a pattern part
+    starting with a dot), except that ``**`` never enters a symbolic link to a directory nor the
+    same directory twice, and every directory read counts against one bound for the whole task."""
+
+    def __init__(self, max_directories):
+        self.max_directories = max_directories
+        self.read = 0
+        self.pattern = None
+
+    def glob(self, pattern):
+        self.pattern = pattern
+        head, parts = _split(pattern)
+        paths = [head]
+        index = 0
+        while index < len(parts):
+            part = parts[index]
+            following = parts[index + 1] if index + 1 < len(parts) else None
+            if part == "**" and following is not None and following != "**" and glob.has_magic(following):
+                # '**/*.enc': match the next part on the listings the walk reads anyway (each directory once)
+                paths = [found for base in paths for found in self._tree(base, then=following)]
+                index += 1
+            elif part == "**":
+                paths = [found for base in paths for found in self._tree(base, with_files=following is None)]
+            elif glob.has_magic(part):
+                paths = [os.path.join(base, entry.name) for base in paths for entry in self._matching(self._list(base), part)]
+            else:
+                paths = [os.path.join(base, part) for base in paths]
+            index += 1
+        return paths
+
+    def _list(self, directory):
+        """The DirEntry objects of a directory, by name; [] when it cannot be read (as glob does)."""
+        self.read += 1
+        if self.read > self.max_directories:
+            raise EnvelopeError(f"cannot rewrap {self.pattern}: the patterns reach more than {self.max_directories} "
+                                "directories, the most one task reads; narrow the patterns", "too_large")
+        try:
+            with os.scandir(directory or os.curdir) as scanned:
+                return sorted(scanned, key=lambda entry: entry.name)
+        except OSError:
+            return []
+
+    @staticmethod
+    def _matching(entries, part):
+        hidden = part.startswith(".")
+        return [entry for entry in entries
+                if (hidden or not entry.name.startswith(".")) and fnmatch.fnmatchcase(entry.name, part)]
+
+    def _tree(self, base, with_files=False, then=None):
+        """``base`` and every directory below it (with_files: and every other entry; ``then``: instead,
+        the entries of each matching that pattern part), without following directory links or
+        entering a directory twice."""
+        found = [] if then else [base]
+        try:
+            identity = os.stat(base or os.curdir)  # base itself was named (or matched): followed
+        except OSError:
+            return found
+        seen = {(identity.st_dev, identity.st_ino)}
+        pending = [base]
+        while pending:
+            directory = pending.pop()
+            entries = self._list(directory)
+            if then:
+                found.extend(os.path.join(directory, entry.name) for entry in self._matching(entries, then))
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                path = os.path.join(directory, entry.name)
+                if _is_real_directory(entry):
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    if (info.st_dev, info.st_ino) in seen:
+                        continue
+                    seen.add((info.st_dev, info.st_ino))
+                    pending.append(path)
+                    if not then:
+                        found.append(path)
+                elif with_files:
+                    found.append(path)  # a file, or a link (to a file: followed later; to a directory: not a file)
+        return found
+
+
+def _is_real_directory(entry):
+    """A directory, not a link to one (no stat call where the file system gives the type)."""
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
+
+
+def _split(pattern):
+    """(the fixed start, [the parts after it]): '/a/b/*.enc' -> ('/', ['a', 'b', '*.enc']). Empty
+    parts in the middle ('a//b') go; a trailing one stays (a pattern ending in '/' selects no file)."""
+    head = os.sep if pattern.startswith(os.sep) else ""
+    parts = pattern[len(head):].split(os.sep)
+    return head, [part for part in parts[:-1] if part] + parts[-1:]
 
 
 def desired_context(facts, encryption_context):
@@ -62,14 +179,23 @@ def desired_context(facts, encryption_context):
     return normalize_context(encryption_context)
 
 
-def precondition_problem(path, facts, policy):
+def precondition_problem(path, facts, policy, context=None):
     """Why a file that needs rewrapping may not be (the engine's header checks against a
-    DecryptPolicy, no KMS call), or None: lets check mode predict what the rewrap would refuse."""
+    DecryptPolicy; a ``context`` no header of the file's suite can hold), or None, with no KMS
+    call: lets check mode predict what the rewrap would refuse, and spares the rewrap's KMS calls."""
     try:
         policy.check(facts, f"cannot rewrap {path}")
+        if context is not None:
+            check_context_fits(context, f"cannot rewrap {path}", facts.signed)
     except EnvelopeError as error:
         return error.message
     return None
+
+
+def check_wanted_context(context):
+    """Refuse, for the whole task and before any KMS call, an encryption_context no header can hold."""
+    if context is not None:
+        check_context_fits(context, "cannot rewrap")
 
 
 def file_result(path, facts, key_arns, context, changed, new_facts=None):
@@ -106,3 +232,20 @@ def failure_message(failures, total):
     """One line naming every file that failed, with why."""
     head = f"{len(failures)} of {total} files could not be rewrapped (left as they were)"
     return head + ": " + "; ".join(result["msg"] for result in failures)
+
+
+def one_line(text, limit=300):
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def error_message(error):
+    """One line for anything that went wrong with one file: the engine's message, an OS error's
+    reason, or the type and text of an exception nobody expected (library messages hold key ids at
+    most, never key material or plaintext)."""
+    if isinstance(error, EnvelopeError):
+        return error.message
+    if isinstance(error, OSError):
+        return error.strerror or one_line(error)
+    text = one_line(error)
+    return f"unexpected error ({type(error).__name__}: {text})" if text else f"unexpected error ({type(error).__name__})"

@@ -23,10 +23,14 @@ description:
     old message verified; the file keeps its mode and, when run as root, its owner and group. The
     algorithm suite and frame length of each file are kept.
   - Works on many files at once (O(paths), glob patterns) and reports on each. A file that fails
-    (not an envelope, tampered, truncated, wrapped under a key that is not allowed or cannot be used,
-    wrong encryption context) is left as it was; the other files are still rewrapped, and then the
-    task fails with a message naming every file that failed. Re-running after fixing the cause only
-    touches the files that still need it.
+    (not an envelope, tampered, truncated, a header larger than decrypt accepts, wrapped under a key
+    that is not allowed or cannot be used, wrong encryption context, an I/O error, or any other
+    error while handling it) is left as it was and gets its own failed entry in RV(results); the
+    other files are still rewrapped, and then the task fails with one line naming every file that
+    failed. Re-running after fixing the cause only touches the files that still need it.
+  - A header is refused from its bytes alone, before any KMS call, when it declares more than 10
+    wrapped data keys or a frame length above 64 MiB (67108864 bytes), or when a wrapped key's KMS
+    key ARN is not printable UTF-8 text (tampering).
   - Runs on the host with the host's AWS credentials, which need C(kms:DescribeKey) on O(key_id),
     C(kms:Decrypt) on the old keys and C(kms:GenerateDataKey) (and C(kms:Encrypt) for further keys)
     on the new ones. Keep the old KMS key enabled until every file is rewrapped.
@@ -37,7 +41,8 @@ requirements:
 options:
   path:
     description:
-      - One envelope file to rewrap, or a glob pattern (C(*), C(?), C([...]), C(**) for any depth).
+      - One envelope file to rewrap, or a glob pattern (C(*), C(?), C([...]), C(**) for any depth),
+        with the rules of O(paths).
       - Mutually exclusive with O(paths).
     type: path
   paths:
@@ -45,7 +50,19 @@ options:
       - Envelope files and glob patterns, as in O(path).
       - A pattern selects regular files only; a pattern that matches nothing gives a warning; a plain
         path that does not exist is a failure for that path.
-      - A symbolic link is followed; the file it points at is rewritten and the link stays.
+      - C(**) (a whole path part) matches any number of directories, but never enters a symbolic link
+        to a directory, nor a directory it has already read (a bind mount of a parent), so a link loop
+        such as C(certs/loop -> ..) cannot make the walk endless. To rewrap files behind a directory
+        link, name the link in the pattern (C(/etc/app/current/**/*.enc)). The other wildcards match
+        one name each and follow links as any path does.
+      - Names starting with a dot are matched only by a pattern part that starts with a dot, and
+        C(**) does not enter hidden directories (as the shell and Python's C(glob) do).
+      - A symbolic link to a file, given by name or matched by a pattern, is followed; the file it
+        points at is rewritten and the link stays. A file reached twice (by two patterns, or by a link
+        and its target) is handled once.
+      - One task selects at most 10000 files and reads at most 100000 directories while expanding its
+        patterns; past either bound it fails with a message naming the bound, before any KMS call and
+        before any file is changed. Split the task or narrow the patterns.
     type: list
     elements: path
   key_id:
@@ -216,32 +233,50 @@ def _named(message, path, real):
 
 
 def rewrap_one(module, engine, path, real, key_arns, options):
-    """The result entry for one file: leave it, predict it (check mode) or rewrap it."""
+    """The result entry for one file: leave it, predict it (check mode) or rewrap it. Whatever goes
+    wrong with this file (an envelope error, an OS error, an unexpected library exception) is this
+    file's failed result: the other files still get their turn."""
     try:
         facts = inspect_header(real)
-    except EnvelopeError as error:
-        return plan.failed_result(path, _named(error.message, path, real))
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        return plan.failed_result(path, _named(plan.error_message(error), path, real))
+    try:
+        return _plan_and_rewrap(module, engine, path, real, facts, key_arns, options)
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        return plan.failed_result(path, _named(plan.error_message(error), path, real), facts)
+
+
+def _plan_and_rewrap(module, engine, path, real, facts, key_arns, options):
     context = plan.desired_context(facts, options["encryption_context"])
     if not facts.wrapped_as(key_arns, context):
         return plan.file_result(path, facts, key_arns, context, changed=False)
-    problem = plan.precondition_problem(path, facts, options["policy"])
+    problem = plan.precondition_problem(path, facts, options["policy"], context)
     if problem:
         return plan.failed_result(path, problem, facts)
     if module.check_mode:
         return plan.file_result(path, facts, key_arns, context, changed=True)
-    backup_file = module.backup_local(real) if options["backup"] else None
+    backup_file = _backup(module, real) if options["backup"] else None
     try:
         old, new = engine.rewrap_file(real, key_arns, encryption_context=options["encryption_context"],
                                       required_encryption_context=options["policy"])
-    except (EnvelopeError, OSError) as error:
+    except Exception:
         if backup_file:
             module.cleanup(backup_file)  # a copy of a file that did not change
-        message = error.message if isinstance(error, EnvelopeError) else (error.strerror or str(error))
-        return plan.failed_result(path, _named(message, path, real), facts)
+        raise
     result = plan.file_result(path, old, key_arns, context, changed=True, new_facts=new)
     if backup_file:
         result["backup_file"] = backup_file
     return result
+
+
+def _backup(module, real):
+    """module.backup_local, whose failure (a bare Exception in ansible-core 2.19) is this file's."""
+    try:
+        return module.backup_local(real)
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        cause = error.__cause__ or error
+        reason = getattr(cause, "strerror", None) or plan.one_line(cause)
+        raise EnvelopeError(f"cannot rewrap {real}: cannot make the backup copy ({reason})", "io_error", real) from error
 
 
 def main():
@@ -271,11 +306,13 @@ def main():
             policy=DecryptPolicy.from_options(params, context_option="required_encryption_context"),
             backup=params["backup"],
         )
+        plan.check_wanted_context(options["encryption_context"])
+        # The files first (bounded: see MAX_FILES), so a pattern too wide fails before any KMS call.
+        entries, unmatched = plan.expand_paths([params["path"]] if params["path"] else params["paths"])
         engine = Engine.for_aws(module)  # makes clients, calls nothing
         options["policy"] = engine.policy(options["policy"])  # the partition of the engine's region
         key_arns = sorted(set(engine.resolve_key_arns(params["key_id"])))
 
-    entries, unmatched = plan.expand_paths([params["path"]] if params["path"] else params["paths"])
     for pattern in unmatched:
         warn(f"{pattern} matched no files")  # not module.warn: see key_rotation.py
     results = [plan.failed_result(path, problem) if problem else rewrap_one(module, engine, path, real, key_arns, options)

@@ -29,6 +29,11 @@ except ImportError:
     pass  # envelope.HAS_ESDK tells; nothing here runs without the library
 
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.constants import DEFAULT_MAX_FRAME_LENGTH
+from ansible_collections.envelope.kms.plugins.module_utils._envelope.format import (
+    NOT_UTF8_HEADER,
+    size_refusal,
+    too_many_data_keys,
+)
 from ansible_collections.envelope.kms.plugins.module_utils.errors import EnvelopeError, os_error_message
 
 # KMS error code -> (EnvelopeError kind, what it means for the user).
@@ -94,7 +99,11 @@ def _library_error(error, what, failures):
     if isinstance(error, (GenerateKeyError, EncryptKeyError)):
         return _key_failure(error, what, failures)
     if isinstance(error, MaxEncryptedDataKeysExceeded):
-        return EnvelopeError(f"{what}: too many wrapped data keys", "too_large")
+        return too_many_data_keys(error, what)
+    if isinstance(error, SerializationError):
+        refusal = size_refusal(error, what)  # a frame, body or encryption context too large: say which
+        if refusal is not None:
+            return refusal
     if isinstance(error, CustomMaximumValueExceeded):
         return EnvelopeError(f"{what}: a frame is larger than the {DEFAULT_MAX_FRAME_LENGTH} bytes accepted", "too_large")
     if isinstance(error, SerializationError):
@@ -129,6 +138,10 @@ def translate(error, what, failures=()):
         return botocore_error(error, what)
     if isinstance(error, OSError):
         return EnvelopeError(os_error_message(error, what), "io_error", error.filename)
+    if isinstance(error, UnicodeDecodeError):
+        # The library decodes header text (a KMS key ARN) as it goes: bytes that are not UTF-8 are
+        # tampering, reported as such (read_facts refuses them earlier, before any KMS call).
+        return EnvelopeError(f"{what}: {NOT_UTF8_HEADER}", "corrupt")
     return _library_error(error, what, failures)
 
 

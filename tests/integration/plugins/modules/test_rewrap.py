@@ -221,3 +221,49 @@ def test_bad_inputs_fail_clearly(playbook, kms, keys):
     run = playbook.run([dict(rewrap_task(label, **case[0]), ignore_errors=True)
                         for label, case in cases.items()])
     run.assert_failed_with({label: case[1] for label, case in cases.items()})
+
+
+def test_a_hostile_file_fails_alone_and_every_reader_says_tampered(playbook, kms, kms_server, keys):
+    """Three files under a tree with a symbolic link loop (certs/loop -> ..); the middle one's key
+    ARN holds a byte that is not UTF-8. The ** walk ends; the first and last files are rewrapped and
+    reported, the middle one fails with the tampering line, and the decrypt module and lookup read
+    it the same way (it used to be a codec error everywhere, and abort the rewrap batch)."""
+    old, new = keys
+    folder = os.path.join(host_dir(playbook), "certs")
+    os.makedirs(folder)
+    os.symlink("..", os.path.join(folder, "loop"))
+    paths = [os.path.join(folder, f"{name}.enc") for name in ("1-first", "2-middle", "3-last")]
+    for path in paths:
+        esdk.encrypt_file(kms_server, old["Arn"], SECRET, path, CONTEXT)
+    data = bytearray(read(paths[1]))
+    data[data.index(old["Arn"].encode()) + len(old["Arn"]) - 1] = 0xFF
+    with open(paths[1], "wb") as handle:
+        handle.write(bytes(data))
+    hostile = bytes(data)
+    lookup = "{{ lookup('envelope.kms.decrypt', '" + paths[1] + "') }}"
+    run = playbook.run([
+        dict(rewrap_task(paths=[os.path.join(host_dir(playbook), "**", "*.enc")], key_id=new["Arn"]),
+             ignore_errors=True),
+        {"name": "Decrypt", "envelope.kms.decrypt": {"src": paths[1], "dest": os.path.join(folder, "plain")},
+         "ignore_errors": True},
+        {"name": "Lookup", "ansible.builtin.set_fact": {"value": lookup}, "ignore_errors": True},
+    ])
+    assert run.returncode == 0, run.stderr  # every failure was ignored
+    tampered = "the envelope header is tampered or corrupt (a wrapped data key's KMS key ARN is not printable UTF-8 text)"
+    result = run.result("Rewrap")
+    assert result["failed"] is True and result["changed"] is True
+    assert [entry["path"] for entry in result["results"]] == paths, "each file once: the loop is not followed"
+    first, middle, last = result["results"]
+    for entry in (first, last):
+        assert entry["changed"] is True and entry["failed"] is False and entry["key_arns"] == [new["Arn"]]
+    assert middle["failed"] is True and middle["changed"] is False
+    assert middle["msg"] == f"cannot rewrap {paths[1]}: {tampered}"
+    assert result["msg"] == f"1 of 3 files could not be rewrapped (left as they were): {middle['msg']}"
+    assert inspect_header(paths[0]).key_arns == inspect_header(paths[2]).key_arns == (new["Arn"],)
+    assert decrypt_with_library(kms_server, paths[2]) == (SECRET, CONTEXT)
+    assert read(paths[1]) == hostile
+    run.assert_failed_with({"Decrypt": f"cannot decrypt {paths[1]}: {tampered}", "Lookup": tampered})
+    for name in ("Rewrap", "Decrypt", "Lookup"):
+        assert "codec" not in run.result(name)["msg"]
+    assert not os.path.exists(os.path.join(folder, "plain"))
+    assert sorted(os.listdir(folder)) == ["1-first.enc", "2-middle.enc", "3-last.enc", "loop"]

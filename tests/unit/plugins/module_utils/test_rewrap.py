@@ -4,12 +4,21 @@ The module's main() with a stubbed KMS (a disabled old key, which moto cannot pl
 tests/unit/plugins/modules/test_rewrap.py.
 """
 
+import glob
 import os
+import signal
 
 import pytest
+import yaml
 
 from ansible_collections.envelope.kms.plugins.module_utils import rewrap as plan
-from ansible_collections.envelope.kms.plugins.module_utils.envelope import EnvelopeError, EnvelopeFacts, decrypt_policy
+from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
+    DEFAULT_MAX_ENCRYPTED_DATA_KEYS,
+    DEFAULT_MAX_FRAME_LENGTH,
+    EnvelopeError,
+    EnvelopeFacts,
+    decrypt_policy,
+)
 
 A = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 B = "arn:aws:kms:us-east-1:111122223333:key/0987dcba-09fe-87dc-65ba-ab0987654321"
@@ -58,6 +67,111 @@ def test_expand_paths_follows_a_link_given_by_name(tmp_path):
     target = touch(tmp_path / "real" / "a.enc")
     os.symlink(target, tmp_path / "link.enc")
     assert plan.expand_paths([str(tmp_path / "link.enc")]) == ([(str(tmp_path / "link.enc"), target, None)], [])
+
+
+class TookTooLong(Exception):
+    """Not an OSError (TimeoutError is one, and glob or the engine would catch it as an I/O error)."""
+
+
+class TimeLimit:
+    """signal.alarm around a walk that must end by itself (the old glob.glob never did here)."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def __enter__(self):
+        def expired(signum, frame):
+            raise TookTooLong(f"the walk took longer than {self.seconds} s")
+
+        self.previous = signal.signal(signal.SIGALRM, expired)
+        signal.alarm(self.seconds)
+
+    def __exit__(self, *exc):
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, self.previous)
+
+
+def test_double_star_does_not_follow_directory_link_loops(tmp_path):
+    """Two loops (a/loop -> .., b/loop -> ..): glob.glob(recursive=True) follows them into an ever
+    longer path and never finishes; ** does not enter links to directories."""
+    x = touch(tmp_path / "a" / "x.enc")
+    y = touch(tmp_path / "b" / "deep" / "y.enc")
+    os.symlink("..", tmp_path / "a" / "loop")
+    os.symlink("..", tmp_path / "b" / "loop")
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    touch(outside / "z.enc")
+    os.symlink(outside, tmp_path / "elsewhere")  # a link to a directory out of the tree: not entered by **
+    with TimeLimit(20):
+        entries, unmatched = plan.expand_paths([str(tmp_path / "**" / "*.enc"), str(tmp_path / "**")])
+    assert entries == [(x, x, None), (y, y, None)]
+    assert unmatched == []
+    # a link named in the pattern, or matched by a one-level wildcard, is followed as any path is
+    with TimeLimit(20):
+        assert plan.expand_paths([str(tmp_path / "elsewhere" / "**" / "*.enc")])[0] == [
+            (str(tmp_path / "elsewhere" / "z.enc"), str(outside / "z.enc"), None)]
+        assert plan.expand_paths([str(tmp_path / "*" / "loop" / "a" / "*.enc")])[0] == [
+            (str(tmp_path / "a" / "loop" / "a" / "x.enc"), x, None)]
+
+
+def test_a_link_to_a_file_matched_by_double_star_is_followed_once(tmp_path):
+    target = touch(tmp_path / "real" / "a.enc")
+    os.makedirs(tmp_path / "links")
+    os.symlink(target, tmp_path / "links" / "a.enc")
+    os.symlink(tmp_path / "real" / "missing.enc", tmp_path / "links" / "dangling.enc")
+    entries, unmatched = plan.expand_paths([str(tmp_path / "links" / "**" / "*.enc"), str(tmp_path / "**" / "*.enc")])
+    assert entries == [(str(tmp_path / "links" / "a.enc"), target, None)]  # the dangling link is no file
+    assert unmatched == []
+
+
+def test_the_walk_matches_glob_on_a_tree_without_links(tmp_path, monkeypatch):
+    """Same files as glob.glob(recursive=True) where glob ends: hidden names, relative patterns,
+    character classes, ** at the start, middle and end, a pattern ending in a separator."""
+    for name in ("a.enc", "b.txt", ".hidden.enc", "d1/c.enc", "d1/.h/e.enc", "d1/d2/f.enc", "d1/d2/g.txt",
+                 ".hd/h.enc", "d3/d1/i.enc", "x[1].enc"):
+        touch(tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    patterns = ["*.enc", "**/*.enc", "**", "d1/**", "d1/**/*.txt", "**/d1/*.enc", "*/*.enc", ".*", "**/.*.enc",
+                "d1/.*/*", "[ab].*", "x[[]1].enc", "?.enc", "d1/*/", "**/d2/**/*.enc", "**/*/*.enc", "**/**/*.txt",
+                "d*/**/d2/*.txt"]
+    for pattern in patterns + [str(tmp_path / pattern) for pattern in patterns]:
+        expected = sorted({path for path in glob.glob(pattern, recursive=True) if os.path.isfile(path)})
+        got = [path for path, real, problem in plan.expand_paths([pattern])[0]]
+        assert got == expected, pattern
+
+
+def test_bounds_fail_with_one_line(tmp_path):
+    for n in range(3):
+        touch(tmp_path / f"d{n}" / f"{n}.enc")
+    assert len(plan.expand_paths([str(tmp_path / "**" / "*.enc")], max_files=3)[0]) == 3
+    with pytest.raises(EnvelopeError) as raised:
+        plan.expand_paths([str(tmp_path / "**" / "*.enc")], max_files=2)
+    assert raised.value.kind == "too_large"
+    assert raised.value.message == (f"cannot rewrap {tmp_path / '**' / '*.enc'}: the paths select more than 2 files, "
+                                    "the most one task rewraps; split the task or narrow the patterns")
+    with pytest.raises(EnvelopeError, match="select more than 2 files"):  # plain paths count too
+        plan.expand_paths([str(tmp_path / "d0" / "0.enc"), str(tmp_path / "d1" / "1.enc"), str(tmp_path / "d2" / "2.enc")],
+                          max_files=2)
+    assert len(plan.expand_paths([str(tmp_path / "**" / "*.enc")], max_directories=4)[0]) == 3  # tmp_path and 3
+    with pytest.raises(EnvelopeError) as raised:
+        plan.expand_paths([str(tmp_path / "**" / "*.enc")], max_directories=3)
+    assert raised.value.kind == "too_large"
+    assert raised.value.message == (f"cannot rewrap {tmp_path / '**' / '*.enc'}: the patterns reach more than 3 "
+                                    "directories, the most one task reads; narrow the patterns")
+
+
+def test_the_bounds_and_link_rules_are_documented():
+    from ansible_collections.envelope.kms.plugins.modules import rewrap as rewrap_module
+
+    options = yaml.safe_load(rewrap_module.DOCUMENTATION)["options"]
+    text = " ".join(options["paths"]["description"])
+    assert f"at most {plan.MAX_FILES} files" in text
+    assert f"at most {plan.MAX_DIRECTORIES} directories" in text
+    assert "never enters a symbolic link to a directory" in text
+    assert "A symbolic link to a file, given by name or matched by a pattern, is followed" in text
+    description = " ".join(yaml.safe_load(rewrap_module.DOCUMENTATION)["description"])
+    assert f"more than {DEFAULT_MAX_ENCRYPTED_DATA_KEYS} wrapped data keys" in description
+    assert f"a frame length above 64 MiB ({DEFAULT_MAX_FRAME_LENGTH} bytes)" in description
+    assert DEFAULT_MAX_FRAME_LENGTH == 64 * 1024 * 1024
 
 
 def test_is_pattern():
@@ -110,6 +224,32 @@ def test_precondition_problem(found, required, allowed, accounts, problem):
         assert message is None
     else:
         assert message.startswith("cannot rewrap /f: ") and problem in message
+
+
+def test_precondition_context_too_large_for_the_files_suite():
+    """A context that fits an unsigned header may not fit a signed one (its public key is in the
+    context too): refused for that file, from its header, before any KMS call."""
+    policy = decrypt_policy({}, [], [], None, "us-east-1")
+    fits_unsigned = {"k": "v" * (65535 - 2 - 4 - 1)}
+    assert plan.precondition_problem("/f", facts(), policy, fits_unsigned) is None
+    signed = EnvelopeFacts(**dict(facts().to_dict(), key_arns=(A,), signed=True, algorithm_id=0x0578,
+                                  algorithm="AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384"))
+    assert plan.precondition_problem("/f", signed, policy, fits_unsigned).startswith(
+        "cannot rewrap /f: the encryption context is larger than the 65535 bytes an envelope header holds")
+    assert plan.precondition_problem("/f", signed, policy, CONTEXT) is None
+    with pytest.raises(EnvelopeError, match="^cannot rewrap: the encryption context is larger"):
+        plan.check_wanted_context({"k": "v" * 65535})
+    plan.check_wanted_context(None)
+    plan.check_wanted_context(fits_unsigned)
+
+
+def test_error_message_is_one_line_for_anything():
+    assert plan.error_message(EnvelopeError("cannot rewrap /f: tampered", "corrupt")) == "cannot rewrap /f: tampered"
+    assert plan.error_message(PermissionError(13, "Permission denied", "/f")) == "Permission denied"
+    assert plan.error_message(KeyError("x\ny")) == "unexpected error (KeyError: 'x\\ny')"
+    assert plan.error_message(RuntimeError("a\n  b")) == "unexpected error (RuntimeError: a b)"
+    assert plan.error_message(RuntimeError()) == "unexpected error (RuntimeError)"
+    assert len(plan.error_message(RuntimeError("x" * 5000))) < 400
 
 
 def test_precondition_partition():
