@@ -25,6 +25,7 @@ from ansible_collections.envelope.kms.plugins.module_utils._envelope.constants i
 )
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.errors import Translated
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.format import (
+    check_context_fits,
     read_facts,
     require_end_of_input,
     size_could_hold,
@@ -167,6 +168,7 @@ class Engine:
         context = normalize_context(context)
         suite = algorithm_suite(algorithm)
         frame_length = checked_frame_length(frame_length)
+        check_context_fits(context, what, signed=suite.signing_algorithm_info is not None)  # before any KMS call
         del self._failures[:]
         with Translated(what, self._failures):
             provider = self._provider(providers.encrypt_provider_spec(key_ids))
@@ -230,7 +232,7 @@ class Engine:
     def _decrypt_stream(self, source, sink, policy, what):
         """Preflight on the raw header (no KMS), decrypt, re-check on the authenticated header,
         stream plaintext to sink, then require end of input."""
-        policy.check(read_facts(source.stream, what, self._max_data_keys)[0], what)
+        policy.check(read_facts(source.stream, what, self._max_data_keys, self._max_frame_length)[0], what)
         size = source.size()
         del self._failures[:]
         with Translated(what, self._failures):
@@ -261,7 +263,7 @@ class Engine:
         dest = src if dest is None else dest
         with open_source(src, "cannot rewrap") as source:
             what = f"cannot rewrap {source.label}"
-            old = read_facts(source.stream, what, self._max_data_keys)[0]
+            old = read_facts(source.stream, what, self._max_data_keys, self._max_frame_length)[0]
             policy.check(old, what)
             context = old.encryption_context if encryption_context is None else encryption_context
             # Keep the file's own suite and framing unless told otherwise (a signed file stays signed).
@@ -298,7 +300,7 @@ class Engine:
         with open_source(ciphertext, "cannot compare") as envelope:
             what = f"cannot compare {envelope.label}"
             try:
-                facts, header_length = read_facts(envelope.stream, what, self._max_data_keys)
+                facts, header_length = read_facts(envelope.stream, what, self._max_data_keys, self._max_frame_length)
             except EnvelopeError as error:
                 if error.kind in _UNREADABLE_HEADER:
                     return Comparison(False, ("invalid",))
@@ -351,7 +353,7 @@ class Engine:
         """False when the envelope's size and header prove it does not hold that many bytes (no KMS)."""
         with open_source(src, "cannot decrypt") as source:
             try:
-                facts, header_length = read_facts(source.stream, source.label, self._max_data_keys)
+                facts, header_length = read_facts(source.stream, source.label, self._max_data_keys, self._max_frame_length)
             except EnvelopeError:
                 return True  # decrypting reports it, in its own words
             return size_could_hold(source.stream, facts.with_size(source.size()), header_length, plaintext_stat.st_size)

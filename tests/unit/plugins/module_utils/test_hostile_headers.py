@@ -304,9 +304,8 @@ def test_check_context_fits_at_the_limit():
 @pytest.mark.parametrize("context", [too_large(1), {"k": "v" * 70000}, {f"{n:05d}": "" for n in range(16384)}],
                          ids=["one byte over", "one value too large", "many pairs"])
 def test_a_context_too_large_says_so_not_truncated(stub, tmp_path, context):
-    """The library refuses it while writing the header (after GenerateDataKey): the message says
-    the context is too large, not that an envelope is 'truncated or corrupt'."""
-    stub.add_response("generate_data_key", {"KeyId": KEY_ARN, "Plaintext": DATA_KEY, "CiphertextBlob": BLOB})
+    """Refused before GenerateDataKey (the stub has no answer: any KMS call fails the test), with a
+    message that says the context is too large, not that an envelope is 'truncated or corrupt'."""
     with pytest.raises(EnvelopeError) as raised:
         Engine(stub.client).encrypt_bytes(b"x", tmp_path / "e.enc", KEY_ARN, context)
     assert raised.value.kind == "too_large"
