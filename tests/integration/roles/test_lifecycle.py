@@ -415,3 +415,121 @@ def test_bad_variables_fail_before_any_kms_call(playbook, kms_server, role_vars,
     assert run.returncode != 0
     assert message in run.stdout
     assert sum(kms_server.kms_calls().values()) == 0
+
+
+def assert_cache_decrypts(playbook, kms_server, wrapping_key_arn):
+    """Every cached file is wrapped under wrapping_key_arn only and the reference library decrypts it."""
+    paths = [os.path.join(cache_dir(playbook), name) for name in SECRETS]
+    for path in paths:
+        assert inspect_header(path).key_arns == (wrapping_key_arn,), path
+    for path, (source, plaintext, context), (got_context, got_plaintext) in zip(
+            paths, SECRETS.values(), decrypt_with_library(kms_server, paths)):
+        assert got_plaintext == plaintext, (path, source)
+        for key, value in dict(ROLE_CONTEXT, **context).items():
+            assert got_context[key] == value, path
+
+
+@pytest.mark.slow
+def test_rotation_without_deploy_refuses_to_disable_the_previous_key(playbook, kms, kms_server):
+    """lifecycle_deploy=false rewraps the cache only: the hosts still hold v1 files, so v1 stays enabled."""
+    hosts = ["web1", "web2"]
+    playbook.set_hosts(hosts)
+    site = write_site(playbook)
+    playbook.run(site).assert_ok()
+    v1_arn = key_arn(kms, f"alias/{NAME}-v1")
+
+    refused = playbook.run(site, extra_vars=rotation("r1", lifecycle_deploy=False, lifecycle_disable_previous_key=True))
+    assert refused.returncode != 0
+    refusal = refused.result(role_task("Refuse to disable the previous key when the files were not deployed"), "web1")
+    assert refusal["failed"] is True
+    message = refusal["msg"]
+    assert f"Not disabling alias/{NAME}-v1: lifecycle_deploy is false" in message, message
+    assert "lifecycle_deploy=true" in message and "\n" not in message.strip(), message
+    assert "Traceback" not in refused.stdout + refused.stderr
+    with pytest.raises(AssertionError):
+        refused.result(role_task("Disable the previous key version"), "web1")
+    # The rotation itself went through: alias on v2, cache rewrapped; v1 stays enabled for the hosts' files.
+    v2_arn = key_arn(kms, f"alias/{NAME}")
+    assert v2_arn == key_arn(kms, f"alias/{NAME}-v2") != v1_arn
+    assert key_state(kms, f"alias/{NAME}-v1") == "Enabled"
+    assert key_state(kms, f"alias/{NAME}-v2") == "Enabled"
+    assert_cache_decrypts(playbook, kms_server, v2_arn)
+    assert_fleet(playbook, kms_server, hosts, v1_arn, same_as_cache=False)
+
+    # As the message says: the same rotation with the deploy finishes it.
+    completed = playbook.run(site, extra_vars=rotation("r1", lifecycle_disable_previous_key=True)).assert_ok()
+    result = lifecycle_result(completed)
+    assert (result["rotation"], result["key_arn"], result["disabled_key_arn"]) == ("resume", v2_arn, v1_arn)
+    assert key_state(kms, f"alias/{NAME}-v1") == "Disabled"
+    assert key_state(kms, f"alias/{NAME}-v2") == "Enabled"
+    assert_fleet(playbook, kms_server, hosts, v2_arn)
+
+
+@pytest.mark.slow
+def test_hosts_that_did_not_copy_every_file_keep_the_previous_key_enabled(playbook, kms, kms_server):
+    """Hosts that stay in the play batch without the new files: a host's own lifecycle_deploy=false,
+    an ignored copy failure, and --limit. Each keeps v1 enabled; check mode only predicts the disable."""
+    playbook.set_hosts(THREE_HOSTS)
+    site = write_site(playbook)
+    playbook.run(site).assert_ok()
+    v1_arn = key_arn(kms, f"alias/{NAME}-v1")
+    disable_previous = rotation("r1", lifecycle_disable_previous_key=True)
+    refusal_task = role_task("Refuse to disable the previous key while some host may still need it")
+
+    # web2 opts out of the deploy by a host variable (over the role default): its copies are skipped.
+    with open(playbook.inventory, "a", encoding="utf-8") as handle:
+        handle.write("[no_deploy]\nweb2 lifecycle_deploy=false\n")
+    skipped = playbook.run(site, extra_vars=disable_previous)
+    assert skipped.returncode != 0
+    assert skipped.failed("web2") == 0, "web2 stays in the play batch"
+    refusal = skipped.result(refusal_task, "web1")
+    assert refusal["failed"] is True
+    assert f"Not disabling alias/{NAME}-v1" in refusal["msg"] and refusal["msg"].rstrip().endswith(
+        "run the same rotation again for every host to finish it."), refusal["msg"]
+    assert "web2" in refusal["msg"] and "web1" not in refusal["msg"] and "web3" not in refusal["msg"]
+    assert key_state(kms, f"alias/{NAME}-v1") == "Enabled"
+    v2_arn = key_arn(kms, f"alias/{NAME}")
+    assert v2_arn != v1_arn
+    assert_fleet(playbook, kms_server, ["web1", "web3"], v2_arn)
+    assert_fleet(playbook, kms_server, ["web2"], v1_arn, same_as_cache=False)
+
+    # --limit: the left-out host is not in ansible_play_hosts_all at all.
+    playbook.set_hosts(THREE_HOSTS)
+    limited = playbook.run(site, "--limit", "web1,web2", extra_vars=disable_previous)
+    assert limited.returncode != 0
+    message = limited.result(role_task("Refuse to disable the previous key when --limit leaves hosts out"), "web1")["msg"]
+    assert "--limit web1,web2" in message and message.rstrip().endswith(": web3. The key stays enabled; run the same "
+                                                                        "rotation again without --limit to finish it."), message
+    assert key_state(kms, f"alias/{NAME}-v1") == "Enabled"
+    assert_fleet(playbook, kms_server, ["web1", "web2"], v2_arn)
+
+    # The role applied with ignore_errors: web3's copies fail but web3 stays in the batch, and the failed
+    # assert is ignored too: the disable task must check again by itself.
+    shutil.rmtree(os.path.join(playbook.workdir, "hosts", "web3"))
+    with open(site, encoding="utf-8") as handle:
+        play = yaml.safe_load(handle)
+    play[0]["roles"][0]["ignore_errors"] = True
+    lenient = playbook.write(yaml.safe_dump(play, sort_keys=False), name="site-ignore-errors.yml")
+    ignored = playbook.run(lenient, extra_vars=disable_previous)
+    copies = ignored.result(role_task("Copy each ciphertext file to the host"), "web3")
+    assert all(item["failed"] for item in copies["results"]), copies
+    refusal = ignored.result(refusal_task, "web1")
+    assert refusal["failed"] is True and "web3" in refusal["msg"] and "web2" not in refusal["msg"], refusal["msg"]
+    assert ignored.result(role_task("Disable the previous key version"), "web1").get("skipped") is True
+    assert lifecycle_result(ignored)["disabled_key_arn"] is None
+    assert key_state(kms, f"alias/{NAME}-v1") == "Enabled"
+
+    # Check mode with every host able to copy: it predicts the disable and changes nothing.
+    os.makedirs(os.path.join(playbook.workdir, "hosts", "web3"))
+    predicted = playbook.run(site, "--check", extra_vars=disable_previous).assert_ok()
+    assert predicted.result(role_task("Disable the previous key version"), "web1")["changed"] is True
+    assert key_state(kms, f"alias/{NAME}-v1") == "Enabled"
+    assert os.listdir(os.path.join(playbook.workdir, "hosts", "web3")) == []
+
+    completed = playbook.run(site, extra_vars=disable_previous).assert_ok()
+    assert completed.changed("web3") > 0 and completed.changed("web2") == 0
+    result = lifecycle_result(completed)
+    assert (result["rotation"], result["key_arn"], result["disabled_key_arn"]) == ("resume", v2_arn, v1_arn)
+    assert key_state(kms, f"alias/{NAME}-v1") == "Disabled"
+    assert key_state(kms, f"alias/{NAME}-v2") == "Enabled", "the current key is never the one disabled"
+    assert_fleet(playbook, kms_server, THREE_HOSTS, v2_arn)
