@@ -107,6 +107,8 @@ options:
         encrypts with it. It is still never written to disk.
       - The task must have C(no_log) set to true, so the key is never shown or logged; the module
         refuses otherwise.
+      - C(ANSIBLE_DEBUG=1) prints every module's raw output whatever C(no_log) says (as ansible-core
+        documents), so never turn it on for a run that uses this option with real secrets.
       - Uses KMS C(GenerateDataKey) instead of C(GenerateDataKeyWithoutPlaintext) when a new data key is made.
     type: bool
     default: false

@@ -70,6 +70,8 @@ options:
       - Return the plaintext as RV(content).
       - The task must set C(no_log=true) so the plaintext stays out of the output and logs; the
         registered variable still holds it. Without it the task fails.
+      - C(ANSIBLE_DEBUG=1) prints every module's raw output whatever C(no_log) says (as ansible-core
+        documents), so never turn it on for a run that uses this option with real secrets.
       - At most 64 MiB of plaintext can be returned.
     type: bool
     default: false
