@@ -19,14 +19,20 @@ import tempfile
 
 from ansible import constants as C
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure, AnsibleError
-from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.envelope.kms.plugins.module_utils.diffs import envelope_diff, facts_metadata
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     MAX_DIFF_PLAINTEXT,
     EnvelopeError,
     envelope_could_hold,
+    expected_ciphertext_sizes,
     normalize_context,
+)
+# The facade has no size range yet (envelope_could_hold is a yes/no): its parts, directly.
+from ansible_collections.envelope.kms.plugins.module_utils._envelope.format import PLAUSIBLE_HEADER_LENGTHS
+from ansible_collections.envelope.kms.plugins.module_utils._envelope.inputs import (
+    algorithm_suite,
+    frame_length as checked_frame_length,
 )
 from ansible_collections.envelope.kms.plugins.plugin_utils.action import ENCRYPT_OPTIONS, EncryptActionBase
 from ansible_collections.envelope.kms.plugins.plugin_utils.errors import plugin_errors
@@ -50,9 +56,13 @@ COPY_OPTIONS = dict(
     selevel=dict(type="str"),
 )
 
-# Above this size, ask the host for the envelope's size before fetching it back: a size that cannot
-# hold this plaintext proves a change without moving the file.
-SIZE_CHECK_THRESHOLD = 1024 * 1024
+# What is at dest is read back by one command (bounded_read_command) that tells its size first: a
+# size no envelope of this plaintext can have proves a change with nothing transferred. An envelope
+# of a possible size up to this many bytes comes back in the command's output, a bigger one is
+# fetched by the connection (over ssh: one round trip either way, as the fetch alone was).
+INLINE_READ_LIMIT = 1024 * 1024
+READ_MARKER = "envelope.kms.copy:"
+LOCAL_TRANSPORTS = ("local",)
 
 
 class ActionModule(EncryptActionBase):
@@ -88,8 +98,13 @@ class ActionModule(EncryptActionBase):
 
     def _desired(self, options):
         source = task_source(self, options["src"], options["content"], options["dest"])
+        dest = self._remote_expand_user(source.dest)
+        if source.path is not None and self._connection.transport in LOCAL_TRANSPORTS:
+            # the host is this machine: copying src onto itself would replace the plaintext with its
+            # envelope (and re-encrypt that envelope on every later run)
+            _refuse_same_file(source.path, dest, source.name)
         return dict(
-            dest=self._remote_expand_user(source.dest),
+            dest=dest,
             name=source.name,
             plaintext=source.plaintext,  # a controller path (streamed) or bytes held in memory
             size=source.size,
@@ -100,10 +115,10 @@ class ActionModule(EncryptActionBase):
 
     def _deploy(self, options, desired, workdir, task_vars):
         engine = self.engine()
-        existing = self._fetch_existing(desired, options, workdir, task_vars)
-        if existing and not options["force"]:
+        exists, existing = self._fetch_existing(desired, options, workdir, task_vars)
+        if exists and not options["force"]:
             # copy's force=false: an existing dest is left alone, so no KMS call is needed either
-            return self._hand_over(existing, desired, options, task_vars)
+            return self._hand_over(existing or _placeholder(workdir, desired), desired, options, task_vars)
 
         key_arns = engine.resolve_key_arns(options["key_id"])
         comparison = None
@@ -114,9 +129,7 @@ class ActionModule(EncryptActionBase):
             source, facts = existing, comparison.facts
         elif self._play_context.check_mode:
             # No data key in check mode: any different local file makes copy predict the change.
-            source, facts = os.path.join(workdir, desired["name"]), None
-            with open(source, "wb") as handle:
-                handle.write(b"envelope.kms.copy check mode placeholder\n")
+            source, facts = _placeholder(workdir, desired), None
         else:
             source = os.path.join(workdir, desired["name"])
             encrypt = engine.encrypt_bytes if isinstance(desired["plaintext"], bytes) else engine.encrypt_file
@@ -132,45 +145,58 @@ class ActionModule(EncryptActionBase):
             frame_length=options["frame_length"],
         )
         if self._play_context.diff and result.get("changed"):
-            result["diff"] = self._diff(comparison, key_arns, desired, options, facts, existing)
+            result["diff"] = self._diff(comparison, key_arns, desired, options, facts, (exists, existing))
         return result
 
     def _fetch_existing(self, desired, options, workdir, task_vars):
-        """The envelope now at dest, copied into workdir, or None when there is none (or it cannot
-        hold the plaintext, judging by its size)."""
-        if desired["size"] > SIZE_CHECK_THRESHOLD:
-            remote_size = self._remote_size(desired["dest"])
-            if remote_size is None or not envelope_could_hold(
-                remote_size, desired["size"], options["frame_length"], options["algorithm"]
-            ):
-                return None
+        """(dest exists as a regular file, the envelope now at dest copied into workdir or None).
+
+        One command on the host tells dest's size and, when an envelope of this plaintext could
+        have that size and it is small, its content: nothing else is ever read back, so a huge or
+        endless file at dest costs nothing. None for the copy when dest is missing, not a regular
+        file, not readable (copy reports what it finds when it writes) or cannot hold the plaintext."""
+        low, high = envelope_size_range(desired["size"], options["frame_length"], options["algorithm"])
+        output = self._low_level_execute_command(bounded_read_command(desired["dest"], low, high, INLINE_READ_LIMIT),
+                                                 sudoable=True)
+        answer = parse_bounded_read(output["stdout"]) if output["rc"] == 0 else None
+        if answer is None:
+            return False, None
+        size, data = answer
+        if not envelope_could_hold(size, desired["size"], options["frame_length"], options["algorithm"]):
+            return True, None
         local = os.path.join(workdir, "existing.envelope")
+        if data is not None:
+            if len(data) != size:
+                return True, None  # changed while being read: not the same either
+            with open(local, "wb") as handle:
+                handle.write(data)
+            return True, local
+        # a possible envelope, too big for the command's output
         if self._connection.become:
-            return self._slurp(desired["dest"], local, task_vars)
+            # fetch_file cannot read as the become user; the slurp module can (as ansible-core's fetch does)
+            local = self._slurp(desired["dest"], local, task_vars)
+        else:
+            local = self._fetch(desired["dest"], local)
+        if local is None or os.path.getsize(local) > high:
+            return True, None
+        return True, local
+
+    def _fetch(self, dest, local):
         try:
-            self._connection.fetch_file(desired["dest"], local)
+            self._connection.fetch_file(dest, local)
         except AnsibleConnectionFailure:
             raise
         except AnsibleError:
-            return None  # no file (or not readable): copy reports what it finds when it writes
+            return None
         return local if os.path.isfile(local) else None
 
     def _slurp(self, dest, local, task_vars):
-        # fetch_file cannot read as the become user; the slurp module can (as ansible-core's fetch does).
         slurped = self._execute_module("ansible.legacy.slurp", module_args=dict(src=dest), task_vars=task_vars)
         if slurped.get("failed"):
             return None
         with open(local, "wb") as handle:
             handle.write(base64.b64decode(slurped["content"]))
         return local
-
-    def _remote_size(self, path):
-        command = f"wc -c < {shlex.quote(path)}"
-        output = self._low_level_execute_command(command, sudoable=True)
-        try:
-            return int(output["stdout"].strip()) if output["rc"] == 0 else None
-        except ValueError:
-            return None
 
     def _hand_over(self, source, desired, options, task_vars):
         """Run ansible.builtin.copy with our local ciphertext file, without its content diff."""
@@ -193,7 +219,7 @@ class ActionModule(EncryptActionBase):
         result.pop("invocation", None)
         return result
 
-    def _diff(self, comparison, key_arns, desired, options, new_facts, existing):
+    def _diff(self, comparison, key_arns, desired, options, new_facts, at_dest):
         before = {}
         if comparison and comparison.facts:
             before = dict(facts_metadata(comparison.facts), size=comparison.facts.size)
@@ -208,25 +234,107 @@ class ActionModule(EncryptActionBase):
             after["size"] = new_facts.size
         diffs = [envelope_diff(desired["dest"], before, after)]
         if options["diff_plaintext"]:
-            diffs.append(self._plaintext_diff(existing, desired, key_arns))
+            diffs.append(self._plaintext_diff(*at_dest, desired, key_arns))
         return diffs
 
-    def _plaintext_diff(self, existing, desired, key_arns):
-        """Opt-in only (diff_plaintext): the old plaintext, decrypted in memory, against the new."""
+    def _plaintext_diff(self, exists, existing, desired, key_arns):
+        """Opt-in only (diff_plaintext): the old plaintext, decrypted in memory, against the new.
+
+        The old plaintext is shown only if the envelope at dest passes the task's own policy:
+        wrapped under one of the task's keys and carrying the task's context pairs. Anything else
+        (another key's envelope, another context, garbage) is not the task's to show."""
         before = ""
-        if existing:
+        if exists and not existing:
+            before = "(old plaintext not shown: dest was not read back, its size rules out the new plaintext)\n"
+        elif existing:
+            engine = self.engine()
+            policy = engine.policy(desired["context"], allowed_key_arns=key_arns)
             try:
-                old = self.engine().decrypt_bytes(existing, max_size=MAX_DIFF_PLAINTEXT)[0]
-                before = to_text(old, errors="surrogate_or_replace")
+                old = engine.decrypt_bytes(existing, policy, max_size=MAX_DIFF_PLAINTEXT)[0]
+                before = _shown_text(old, "old")
             except EnvelopeError as error:
-                before = f"(old plaintext not shown: {error.message})\n"
+                # the scratch copy's name means nothing to the user: name dest
+                reason = error.message.replace(existing, desired["dest"])
+                before = f"(old plaintext not shown: {reason})\n"
         if desired["size"] > MAX_DIFF_PLAINTEXT:
             after = f"(new plaintext not shown: larger than {MAX_DIFF_PLAINTEXT} bytes)\n"
         else:
             data = desired["plaintext"]
             if not isinstance(data, bytes):
                 with open(data, "rb") as handle:
-                    data = handle.read()
-            after = to_text(data, errors="surrogate_or_replace")
+                    data = handle.read(MAX_DIFF_PLAINTEXT + 1)
+            after = _shown_text(data, "new")
         return dict(before_header=f"{desired['dest']} (plaintext)", after_header=f"{desired['dest']} (plaintext)",
                     before=before, after=after)
+
+
+def _shown_text(data, which):
+    """Plaintext as diff text: UTF-8 only (anything else cannot be shown as text, and must not
+    reach the output as surrogates)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"({which} plaintext not shown: binary data, {len(data)} bytes)\n"
+
+
+def _placeholder(workdir, desired):
+    """A local file for copy when its content does not matter (check mode; force=false over an
+    existing dest): never plaintext, never a real envelope."""
+    path = os.path.join(workdir, desired["name"])
+    with open(path, "wb") as handle:
+        handle.write(b"envelope.kms.copy placeholder\n")
+    return path
+
+
+def _refuse_same_file(src, dest, name):
+    """On a local connection: refuse a dest that is src itself (by device and inode: links and '..'
+    paths included), or a directory that copy would write src's name into."""
+    target = os.path.join(dest, name) if os.path.isdir(dest) else dest
+    try:
+        same = os.path.samestat(os.stat(src), os.stat(target))
+    except OSError:
+        return  # no dest yet (or not one we can see): not the same file
+    if same:
+        raise AnsibleActionFail(f"src and dest are the same file: {target}")
+
+
+def envelope_size_range(plaintext_size, frame_length, algorithm):
+    """(smallest, largest) size in bytes of an envelope that could hold plaintext_size bytes, for
+    any plausible header (the bounds of envelope_could_hold)."""
+    sizes = expected_ciphertext_sizes(0, algorithm_suite(algorithm), checked_frame_length(frame_length), plaintext_size)
+    shortest, longest = PLAUSIBLE_HEADER_LENGTHS
+    return min(low for low, _high in sizes) + shortest, max(high for _low, high in sizes) + longest
+
+
+def bounded_read_command(path, low, high, inline_limit):
+    """A POSIX shell command for the file at path: ``READ_MARKER size N`` when it is a regular file,
+    then, only when low <= N <= min(high, inline_limit), ``READ_MARKER content`` and at most that
+    many bytes of it as hex (od, POSIX); ``READ_MARKER none`` when there is no regular file there
+    (a FIFO or a device is never opened). Exits non-zero when the file cannot be read."""
+    quoted = shlex.quote(path)
+    limit = min(int(high), int(inline_limit))
+    return (
+        f"if [ -f {quoted} ]; then size=$(wc -c < {quoted}) || exit 1; echo {READ_MARKER} size $size; "
+        f"if [ $size -ge {int(low)} ] && [ $size -le {limit} ]; then echo {READ_MARKER} content; "
+        f"od -A n -v -t x1 -N {limit} {quoted} || exit 1; fi; "
+        f"else echo {READ_MARKER} none; fi"
+    )
+
+
+def parse_bounded_read(stdout):
+    """(size, content bytes or None when not sent) from bounded_read_command's output; None when
+    there is no regular file (or the output is not the command's)."""
+    lines = stdout.splitlines()
+    for index, line in enumerate(lines):
+        words = line.split()
+        if words[:1] != [READ_MARKER]:
+            continue  # anything a login shell printed first
+        if len(words) != 3 or words[1] != "size" or not words[2].isdigit():
+            return None
+        if lines[index + 1:index + 2] != [f"{READ_MARKER} content"]:
+            return int(words[2]), None
+        try:
+            return int(words[2]), bytes.fromhex(" ".join(lines[index + 2:]))
+        except ValueError:
+            return None
+    return None

@@ -15,7 +15,10 @@ options:
       - Controller path of the file to encrypt, looked up like M(ansible.builtin.copy) does (role
         C(files/) folders, playbook folder).
       - Ansible Vault encrypted sources are decrypted in memory first.
-      - Directories are not supported.
+      - Must be a regular file (or a link to one). Directories, FIFOs and devices are refused.
+      - A O(src) that is the same file as O(dest) (by device and inode, so also through a link or a
+        C(..) path) is refused before anything is written. M(envelope.kms.copy) can only tell when
+        the connection is C(local), where the host is the controller.
     type: path
   content:
     description:
@@ -34,6 +37,8 @@ options:
     description:
       - Non-secret key/value pairs bound to the ciphertext as additional authenticated data, logged
         by CloudTrail. A decrypt that requires them fails if they differ.
+      - Must be a dictionary. A string (even one such as V(app=billing) or a JSON object), a list or
+        a number is refused. Numbers as values are written as strings.
       - Never put secrets here.
     type: dict
     default: {}

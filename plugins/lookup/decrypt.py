@@ -54,6 +54,9 @@ extends_documentation_fragment:
   - amazon.aws.boto3
 notes:
   - Requires the C(aws-encryption-sdk) Python library (3.3 or later) on the controller.
+  - An option this lookup does not know (a misspelled C(encryption_contex=), say) is an error, not
+    ignored, so a typo cannot silently drop a check.
+  - Each term must name a regular file. A FIFO, a device or a directory is refused at once.
   - Each file's plaintext is held in memory; files of more than 64 MiB of plaintext are refused.
   - Returned strings are never templated again, even if the plaintext contains C({{ }}).
 seealso:
@@ -111,6 +114,9 @@ POLICY_OPTIONS = tuple(decrypt_policy_argument_spec()["argument_spec"])
 
 class LookupModule(AWSLookupBase):
     def run(self, terms, variables=None, **kwargs):
+        # ansible-core ignores keyword options it does not know: a typo such as encryption_contex=
+        # would decrypt with no context check at all
+        self._refuse_unknown_options(kwargs)
         super().run(terms, variables, **kwargs)  # checks boto3/botocore, reads the options
         if not HAS_ESDK:
             raise AnsibleLookupError(missing_required_lib("aws-encryption-sdk") + " (on the controller)")
@@ -125,6 +131,17 @@ class LookupModule(AWSLookupBase):
                     policy = engine.policy(policy)  # the partition of the engine's region
                 values.append(self._value(engine, policy, path))
             return values
+
+    def _refuse_unknown_options(self, given):
+        names, known = set(), set()
+        for name, definition in self.option_definitions.items():
+            if not name.startswith("_"):  # _terms are the positional arguments
+                names.add(name)
+                known.update([name, *(definition.get("aliases") or ())])
+        unknown = sorted(str(name) for name in given if name not in known)
+        if unknown:
+            raise AnsibleLookupError(f"envelope.kms.decrypt lookup: unknown option(s) {', '.join(unknown)}; "
+                                     f"valid options: {', '.join(sorted(names))} (and the aliases of the AWS options)")
 
     def _path(self, variables, term):
         path = self.find_file_in_search_path(variables, "files", term, ignore_missing=True)

@@ -266,7 +266,7 @@ def main():
             key_spec=dict(type="str", choices=["AES_256", "AES_128"]),
             number_of_bytes=dict(type="int"),
             encryption_context=dict(type="dict", default={}),
-            allowed_key_arns=dict(type="list", elements="str", default=[]),
+            allowed_key_arns=dict(type="list", elements="str", default=[], no_log=False),
             follow=dict(type="bool", default=False),
             encoding=dict(type="str", choices=["raw", "base64"], default="raw"),
             force=dict(type="bool", default=False),

@@ -41,7 +41,7 @@ options:
   dest:
     description:
       - Path of the plaintext file to write on the host. Its directory must exist.
-      - Must not be O(src) itself (the same file, however it is spelled): that is refused.
+      - Must not be O(src) itself (the same file, however it is spelled), which is refused.
       - At least one of O(dest) and O(return_content=true) is required.
     type: path
   mode:

@@ -9,6 +9,8 @@ controller), and amazon.aws's plugin base builds the clients from them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.basic import missing_required_lib
 from ansible.plugins.action import ActionBase
@@ -32,6 +34,8 @@ ENCRYPT_OPTIONS = dict(
     src=dict(type="path"),
     content=dict(type="raw", no_log=True),
     key_id=dict(type="list", elements="str", required=True),
+    # EncryptActionBase.load_options lets only a mapping reach the dict type (which would make a
+    # context of a string such as "app=billing")
     encryption_context=dict(type="dict", default={}),
     algorithm=dict(type="str", default=DEFAULT_ALGORITHM, choices=list(ALGORITHMS)),
     frame_length=dict(type="int", default=DEFAULT_FRAME_LENGTH),
@@ -57,11 +61,18 @@ class EnvelopeActionBase(AWSPluginBase, ActionBase):
         raise AnsibleActionFail(message)
 
     def load_options(self):
-        self._options = self.validate_argument_spec(
-            argument_spec=dict(AWS_OPTIONS, **self.ARGUMENT_SPEC),
-            mutually_exclusive=list(self.MUTUALLY_EXCLUSIVE),
-            required_one_of=list(self.REQUIRED_ONE_OF),
-        )[1]
+        """The task's options, validated: an unknown option (a typo) fails the task."""
+        try:
+            self._options = self.validate_argument_spec(
+                argument_spec=dict(AWS_OPTIONS, **self.ARGUMENT_SPEC),
+                mutually_exclusive=list(self.MUTUALLY_EXCLUSIVE),
+                required_one_of=list(self.REQUIRED_ONE_OF),
+            )[1]
+        except AnsibleActionFail as error:
+            # ansible-core names a collection's action by its Python module: name it as tasks do
+            action = self._task.resolved_action or self._task.action
+            error.message = error.message.replace(f"({self._load_name})", f"({action})")
+            raise
         return self._options
 
     def get_options(self):
@@ -83,3 +94,25 @@ class EncryptActionBase(EnvelopeActionBase):
 
     MUTUALLY_EXCLUSIVE = (("src", "content"),)
     REQUIRED_ONE_OF = (("src", "content"),)
+
+    def load_options(self):
+        checked_context(self._task.args.get("encryption_context"))
+        return super().load_options()
+
+
+def checked_context(value):
+    """The encryption_context option: a mapping (or nothing), never a string Ansible could parse
+    into one, nor a list or a number. Its pairs are checked by normalize_context."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise AnsibleActionFail(f"encryption_context must be a dictionary of key/value pairs, not {_type_name(value)}")
+    return dict(value)
+
+
+def _type_name(value):
+    # Ansible tags the values it loads (a str may be an _AnsibleTaggedStr): name the plain type
+    for kind in (bool, int, float, str, bytes, list, tuple, set):
+        if isinstance(value, kind):
+            return kind.__name__
+    return type(value).__name__

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass
 
 from ansible.errors import AnsibleActionFail
@@ -47,11 +48,41 @@ def task_source(action, src, content, dest):
 
 def read_source(loader, path):
     """Plain files are streamed from their path; vault files are decrypted in memory only
-    (copy's own get_real_file would write the plaintext to a temp file)."""
-    with open(to_bytes(path, errors="surrogate_or_strict"), "rb") as handle:
+    (copy's own get_real_file would write the plaintext to a temp file).
+
+    Only a regular file is a source: a FIFO would block the open (or the read) until a writer
+    comes, a device such as /dev/zero would be encrypted forever. The path is checked before it is
+    opened (opening some devices has effects), then the open descriptor is (the path may have
+    been swapped in between); opening non-blocking means a FIFO swapped in cannot hang us."""
+    b_path = to_bytes(path, errors="surrogate_or_strict")
+    _require_regular(path, lambda: os.stat(b_path))
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(b_path, flags)
+    except OSError as error:
+        raise AnsibleActionFail(f"cannot read src {path}: {error.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        _require_regular(path, lambda: os.fstat(handle.fileno()))
         if not is_encrypted_file(handle):
             return path
     return bytes(loader._get_file_contents(path)[0])
+
+
+def _require_regular(path, stat_of):
+    try:
+        mode = stat_of().st_mode
+    except OSError as error:
+        raise AnsibleActionFail(f"cannot read src {path}: {error.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise AnsibleActionFail(f"src {path} is {_kind(mode)}, not a regular file")
+
+
+def _kind(mode):
+    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"),
+                       (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "a special file"
 
 
 def content_bytes(content):
