@@ -603,7 +603,7 @@ PROFILE_ROWS = (
     ("action run(), total", None, None),
     ("  options: argument spec validation", "plugin_utils/action.py", "load_options"),
     ("  engine set-up (boto3 session and client)", "plugin_utils/action.py", "engine"),
-    ("  read the existing envelope back (wc -c, fetch_file)", "plugins/action/copy.py", "_fetch_existing"),
+    ("  read the existing envelope back (size, bounded read)", "plugins/action/copy.py", "_fetch_existing"),
     ("    fetch_file (transfer host -> controller)", "connection/local.py", "fetch_file"),
     ("  resolve key ARN (DescribeKey)", "module_utils/_envelope/engine.py", "resolve_key_arns"),
     ("  compare with the plaintext (Decrypt + AES + compare)", "module_utils/_envelope/engine.py", "compare"),

@@ -23,8 +23,13 @@ description:
     and compared with what is wanted (same plaintext, exactly the keys O(key_id) resolves to now,
     same encryption context, algorithm and frame length) at the cost of one KMS C(Decrypt) and no
     C(GenerateDataKey); when everything matches the file is left as it is and only its attributes
-    are managed. Above 1 MiB the host is first asked for the file's size, which alone often proves
-    a change without fetching the file.
+    are managed. One command on the host first tells the size of O(dest); only a regular file whose
+    size an envelope of this plaintext could have is read back (up to 1 MiB in the same command,
+    larger ones with the connection's file transfer), so a FIFO, a device or a huge file at O(dest)
+    is never opened or fetched, only replaced.
+  - O(src) must be a regular file on the controller (a FIFO, a device or a directory is refused at
+    once), and on a C(local) connection it must not be O(dest) itself (same device and inode,
+    however spelled), which would replace the plaintext with its own envelope.
   - Re-pointing an alias given in O(key_id) to a new key makes the next run re-encrypt.
   - Plaintext never touches disk on the controller or the host, and is never shown in results,
     logs or diffs unless O(diff_plaintext=true).
@@ -39,6 +44,9 @@ options:
   diff_plaintext:
     description:
       - In diff mode, also show the old and new plaintext (up to 64 KiB).
+      - The old plaintext is shown only when the envelope at O(dest) is wrapped under one of the keys
+        O(key_id) resolves to and carries the O(encryption_context) pairs; any other envelope (a
+        foreign or planted one) is never decrypted for a diff, and the diff says why it is not shown.
       - Off by default, so diffs only show the envelope's keys, context, algorithm and sizes.
     type: bool
     default: false
