@@ -87,8 +87,8 @@ class Layout:
         data_key = {"key_id": "alias/app", "encryption_context": CONTEXT}
         tasks = self.copy_tasks(diff_plaintext=False) + [
             {"name": "Decrypt to a file", "envelope.kms.decrypt": dict(policy, src=self.app_enc, dest=self.plain_app)},
-            {"name": "Decrypt to a variable", "envelope.kms.decrypt": dict(policy, src=self.content_enc,
-                                                                          return_content=True),
+            {"name": "Decrypt to a variable",
+             "envelope.kms.decrypt": dict(policy, src=self.content_enc, return_content=True),
              "register": "decrypted", "no_log": True},
             {"name": "Use the variable", "ansible.builtin.assert": {"that": [
                 f"decrypted.content == lookup('ansible.builtin.file', {self.content_src!r})"]}, "no_log": True},
@@ -190,8 +190,8 @@ def test_no_plaintext_or_data_key_on_disk_or_in_output(playbook, kms, kms_server
     # output "can also include secret information despite no_log"): the tasks that return a secret
     # on request (decrypt's return_content, data_key's return_plaintext) are left out of this run.
     layout.write_sources("v3")
-    debug, _ = run_playbook(playbook, layout, layout.all_tasks(key_arns, returns=False), "-vvv", "--diff", callback="default",
-                            log="debug.log", debug=True)
+    debug, _debug_log = run_playbook(playbook, layout, layout.all_tasks(key_arns, returns=False), "-vvv", "--diff",
+                                     callback="default", log="debug.log", debug=True)
 
     # The plays did their work, and the temp dirs were kept to be read.
     assert read(layout.plain_app).decode() == f"{MARKER} app secret v3\n"

@@ -55,8 +55,8 @@ def throttled_share(refused, forwarded):
 
 
 @pytest.mark.slow  # a loop of 50 copies plus the retries' back-off: two minutes or more on a busy machine
-def test_copy_then_rewrap_fifty_files_with_a_third_of_kms_requests_throttled(playbook, kms, kms_server, app_key,
-                                                                            tally):
+def test_copy_then_rewrap_fifty_files_with_a_third_of_kms_requests_throttled(
+        playbook, kms, kms_server, app_key, tally):
     second = kms.create_key(Description="second")["KeyMetadata"]
     kms.create_alias(AliasName="alias/second", TargetKeyId=second["KeyId"])
     token = uuid.uuid4().hex
