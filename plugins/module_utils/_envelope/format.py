@@ -134,6 +134,10 @@ def size_refusal(error, label, max_frame_length=None):
     encryption context too large for a header), or None. The library says it in its messages only."""
     text = " ".join(str(arg) for arg in getattr(error, "args", ()) if isinstance(arg, (str, int)))
     match = _FRAME_REFUSAL.search(text)
+    if match and "final frame" in text.lower():
+        # a final frame longer than the header's frame length: a damaged body, not a size bound
+        return EnvelopeError(f"{label}: the envelope is tampered or corrupt (its final frame is longer than its "
+                             "frame length)", "corrupt")
     if match:
         # "custom value": the bound the engine gave the library; else the library's own, above ours
         limit = int(match.group(2)) if "custom" in text.lower() else (max_frame_length or DEFAULT_MAX_FRAME_LENGTH)
