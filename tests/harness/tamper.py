@@ -20,20 +20,16 @@ import io
 import json
 import os
 import re
-import signal
 import stat
 import struct
-import subprocess
-import time
 import urllib.request
 
 import botocore.exceptions
-import yaml
 from aws_encryption_sdk.identifiers import Algorithm
 from aws_encryption_sdk.internal.formatting.deserialize import deserialize_header
 
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import EnvelopeError
-from tests.harness.playbook import ANSIBLE_PLAYBOOK, PlaybookRun
+from tests.harness.playbook import PlaybookTimeout, release_fifo, run_bounded  # noqa: F401  # pylint: disable=unused-import
 
 FINAL_FRAME_MARKER = 0xFFFFFFFF
 
@@ -396,50 +392,6 @@ def kms_calls_by_access_key(kms_server):
 
 
 # -- a playbook run that cannot hang
-
-
-def release_fifo(path):
-    """Open a FIFO's writing end once so that a reader blocked on opening it gets end of file."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
-    except OSError:
-        return False  # ENXIO: nobody is reading it
-    os.close(fd)
-    return True
-
-
-class PlaybookTimeout(AssertionError):
-    pass
-
-
-def run_bounded(runner, tasks, timeout=120, fifos=(), extra_args=()):
-    """``runner.run(tasks)`` (a PlaybookRunner) with a time limit. On expiry the FIFOs are released
-    (a plugin blocked opening one gets end of file), then the run's own process group is killed,
-    and PlaybookTimeout is raised; the FIFOs are released at the end in every case."""
-    if isinstance(tasks, list):
-        tasks = yaml.safe_dump([{"name": "Test", "hosts": "targets", "gather_facts": False, "tasks": tasks}],
-                               sort_keys=False)
-    path = runner.write(tasks) if "\n" in tasks else tasks
-    process = subprocess.Popen([ANSIBLE_PLAYBOOK, "-i", runner.inventory, path, *extra_args], env=runner.env(),
-                               cwd=runner.workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
-    started = time.monotonic()
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        for fifo in fifos:
-            release_fifo(fifo)
-        try:
-            stdout, stderr = process.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)  # the group of the ansible-playbook started here
-            stdout, stderr = process.communicate()
-        raise PlaybookTimeout(f"ansible-playbook did not finish within {timeout} s "
-                              f"(ran {time.monotonic() - started:.0f} s): {stdout[-2000:]}\n{stderr[-2000:]}") from None
-    finally:
-        for fifo in fifos:
-            release_fifo(fifo)
-    return PlaybookRun(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
 
 
 def item_results(result):

@@ -8,14 +8,11 @@ envelope of the task's plaintext could reach.
 
 import os
 import subprocess
-import time
 
-import pytest
-import yaml
 
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import ALGORITHMS, envelope_could_hold, inspect_header
 from tests.harness import esdk
-from tests.harness.playbook import ANSIBLE_PLAYBOOK, PlaybookRun
+from tests.harness.playbook import run_bounded
 
 SECRET = "db_password=correct horse battery staple\n"
 CONTEXT = {"app": "billing"}
@@ -49,35 +46,6 @@ def write(path, data):
 def read(path):
     with open(path, "rb") as handle:
         return handle.read()
-
-
-def release(fifo):
-    """Open the FIFO's writing end once, so a reader blocked on opening it gets end of file."""
-    try:
-        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-    except OSError:
-        pass  # ENXIO: nobody is reading
-
-
-def run_bounded(playbook, tasks, *args, fifos=()):
-    """playbook.run with a time limit: on a hang, unblock the FIFO readers, then fail the test."""
-    path = playbook.write(yaml.safe_dump(
-        [{"name": "Test", "hosts": "targets", "gather_facts": False, "tasks": tasks}], sort_keys=False))
-    process = subprocess.Popen([ANSIBLE_PLAYBOOK, "-i", playbook.inventory, path, *args], env=playbook.env(),
-                               cwd=playbook.workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        stdout, stderr = process.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        deadline = time.monotonic() + 60
-        while process.poll() is None and time.monotonic() < deadline:
-            for fifo in fifos:
-                release(fifo)
-            time.sleep(0.2)
-        if process.poll() is None:
-            process.kill()
-        process.communicate()
-        pytest.fail(f"ansible-playbook hung for more than {TIMEOUT} s (blocked on a FIFO?)")
-    return PlaybookRun(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
 
 
 def assert_refused(run, names, message):
@@ -306,7 +274,7 @@ def test_sources_that_are_not_regular_files_are_refused_quickly(playbook, kms_se
     tasks += [encrypt_task("Encrypt " + name, True, key_id="alias/app", src=args["src"],
                            dest=os.path.join(playbook.workdir, name + ".enc")) for name, args in cases.items()]
     kms_server.start_recording()
-    run = run_bounded(playbook, tasks, fifos=[fifo])
+    run = run_bounded(playbook, tasks, timeout=TIMEOUT, fifos=[fifo])
     assert run.returncode == 0, run.stdout[-3000:]
     assert_refused(run, ["Copy " + name for name in cases] + ["Encrypt " + name for name in cases],
                    "not a regular file")

@@ -6,15 +6,11 @@ directory) must be refused at once: opening a FIFO for reading blocks until a wr
 """
 
 import os
-import subprocess
-import time
 
-import pytest
-import yaml
 
 from tests.harness import esdk
 from tests.harness.kms_server import REGION
-from tests.harness.playbook import ANSIBLE_PLAYBOOK, PlaybookRun
+from tests.harness.playbook import run_bounded
 
 SECRET = "db_password=correct horse battery staple\n"
 CONTEXT = {"app": "billing"}
@@ -28,37 +24,6 @@ def fact_task(name, expression, **extra):
 def lookup(*terms, **options):
     args = [repr(term) for term in terms] + [f"{key}={value!r}" for key, value in options.items()]
     return "{{ lookup('envelope.kms.decrypt', " + ", ".join(args) + ") }}"
-
-
-def release(fifo):
-    """Open the FIFO's writing end once, so a reader blocked on opening it gets end of file."""
-    try:
-        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-    except OSError:
-        return False  # ENXIO: nobody is reading
-    os.close(fd)
-    return True
-
-
-def run_bounded(playbook, tasks, fifos=()):
-    """playbook.run with a time limit: on a hang, unblock the FIFO readers, then fail the test."""
-    path = playbook.write(yaml.safe_dump(
-        [{"name": "Test", "hosts": "targets", "gather_facts": False, "tasks": tasks}], sort_keys=False))
-    process = subprocess.Popen([ANSIBLE_PLAYBOOK, "-i", playbook.inventory, path], env=playbook.env(),
-                               cwd=playbook.workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        stdout, stderr = process.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        deadline = time.monotonic() + 60
-        while process.poll() is None and time.monotonic() < deadline:
-            for fifo in fifos:
-                release(fifo)
-            time.sleep(0.2)
-        if process.poll() is None:
-            process.kill()
-        process.communicate()
-        pytest.fail(f"ansible-playbook hung for more than {TIMEOUT} s (blocked on a FIFO?)")
-    return PlaybookRun(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
 
 
 def test_unknown_options_are_refused_before_any_kms_call(playbook, kms_server, app_key):
@@ -106,7 +71,7 @@ def test_paths_that_are_not_regular_files_fail_quickly(playbook, kms_server, app
         fact_task("Directory", lookup("folder.enc"), ignore_errors=True),
     ]
     kms_server.start_recording()
-    run = run_bounded(playbook, tasks, fifos=[fifo])
+    run = run_bounded(playbook, tasks, timeout=TIMEOUT, fifos=[fifo])
     assert run.returncode == 0, run.stdout[-3000:]
     for name in ("FIFO", "FIFO by path", "Device", "Directory"):
         result = run.result(name)
