@@ -23,8 +23,8 @@ description:
     message, wrong context, key not allowed or unusable) the task fails with a one-line message and
     an existing O(dest) is left untouched.
   - The temporary file is named C(.NAME.envelope-kms-HOST-PID-RANDOM.tmp). A run killed while it
-    writes (SIGKILL, power loss) cannot remove it; the next run for the same O(dest) removes such
-    left-over files when it can prove they are stale (written on this host by a process that no
+    writes (SIGKILL, power loss) cannot remove it; the next write in the directory of O(dest) removes
+    such left-over files when it can prove they are stale (written on this host by a process that no
     longer exists, a regular file owned by the same user) and leaves any other file alone.
   - Idempotent. When O(dest) exists, the decrypted plaintext is compared with it chunk by chunk in
     constant memory (one KMS C(Decrypt)); if it is the same, O(dest) is not rewritten and only its

@@ -131,7 +131,7 @@ def refuse_same_file(stream, dest, what):
 # Temp files are named .NAME.envelope-kms-HOST-PID-RANDOM.tmp: HOST (a hash of the host name) and
 # PID say which process wrote one, so that a later run can prove a left-over one is stale.
 TEMP_MARK = "envelope-kms"
-_TEMP_NAME = re.compile(r"^envelope-kms-([0-9a-f]{8})-([0-9]+)-[0-9a-f]{16}\.tmp$")
+_TEMP_NAME = re.compile(r"^\..+\.envelope-kms-([0-9a-f]{8})-([0-9]+)-[0-9a-f]{16}\.tmp$")
 
 
 def _host_token():
@@ -152,23 +152,26 @@ def _process_alive(pid):
     return True
 
 
+_CLEANED = set()  # directories this process already cleaned: once each (a rewrap of many files in one folder)
+
+
 def remove_stale_temp_files(dest):
-    """Remove the temp files that runs killed while writing ``dest`` left beside it (SIGKILL and power
-    loss skip every clean-up). Only files that are provably ours and dead are removed: named by
-    temp_name for this dest, written on this host by a process that no longer exists, a regular
-    file with one link owned by the effective user. Returns the paths removed."""
-    directory, name = os.path.split(os.path.abspath(os.fspath(dest)))
-    prefix = f".{name}."
+    """Remove the temp files that killed runs (SIGKILL and power loss skip every clean-up) left in
+    ``dest``'s directory. Only files that are provably ours and dead are removed: named by temp_name,
+    written on this host by a process that no longer exists, a regular file with one link owned by
+    the effective user. Each directory is read once per process. Returns the paths removed."""
+    directory = os.path.dirname(os.path.abspath(os.fspath(dest)))
     removed = []
+    if directory in _CLEANED:
+        return removed
+    _CLEANED.add(directory)
     try:
         entries = list(os.scandir(directory))
     except OSError:
         return removed
     host, uid = _host_token(), os.geteuid()
     for entry in entries:
-        if not entry.name.startswith(prefix):
-            continue
-        match = _TEMP_NAME.match(entry.name[len(prefix):])
+        match = _TEMP_NAME.search(entry.name) if entry.name.startswith(".") else None
         if not match or match.group(1) != host or _process_alive(int(match.group(2))):
             continue
         try:
