@@ -21,6 +21,7 @@ from ansible import constants as C
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure, AnsibleError
 
 from ansible_collections.envelope.kms.plugins.module_utils.diffs import envelope_diff, facts_metadata
+from ansible_collections.envelope.kms.plugins.module_utils.file_attrs import resolve_mode
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     MAX_DIFF_PLAINTEXT,
     EnvelopeError,
@@ -63,6 +64,8 @@ COPY_OPTIONS = dict(
 INLINE_READ_LIMIT = 1024 * 1024
 READ_MARKER = "envelope.kms.copy:"
 LOCAL_TRANSPORTS = ("local",)
+# What bounded_read_command says of a dest that is there but not a regular file (nor a directory).
+SPECIAL_KINDS = {"fifo": "a FIFO", "device": "a device", "socket": "a socket", "special": "a special file"}
 
 
 class ActionModule(EncryptActionBase):
@@ -85,6 +88,8 @@ class ActionModule(EncryptActionBase):
                 options = self.load_options()
                 if options["remote_src"]:
                     raise AnsibleActionFail("remote_src is not supported: envelope.kms.copy encrypts on the controller")
+                if options["mode"] not in (None, "preserve"):
+                    resolve_mode(options["mode"])  # refused here, before any KMS call, not by copy afterwards
                 desired = self._desired(options)
                 workdir = tempfile.mkdtemp(dir=C.DEFAULT_LOCAL_TMP, prefix="envelope-kms-")
                 result.update(self._deploy(options, desired, workdir, task_vars))
@@ -160,7 +165,11 @@ class ActionModule(EncryptActionBase):
                                                  sudoable=True)
         answer = parse_bounded_read(output["stdout"]) if output["rc"] == 0 else None
         if answer is None:
-            return False, None
+            kind = parse_dest_kind(output["stdout"]) if output["rc"] == 0 else None
+            if kind in SPECIAL_KINDS:
+                # copy would replace it with the envelope; never opened, never replaced (as for encrypt)
+                raise AnsibleActionFail(f"dest {desired['dest']} is {SPECIAL_KINDS[kind]}, not a regular file")
+            return False, None  # missing, or a directory copy writes into
         size, data = answer
         if not envelope_could_hold(size, desired["size"], options["frame_length"], options["algorithm"]):
             return True, None
@@ -309,16 +318,30 @@ def envelope_size_range(plaintext_size, frame_length, algorithm):
 def bounded_read_command(path, low, high, inline_limit):
     """A POSIX shell command for the file at path: ``READ_MARKER size N`` when it is a regular file,
     then, only when low <= N <= min(high, inline_limit), ``READ_MARKER content`` and at most that
-    many bytes of it as hex (od, POSIX); ``READ_MARKER none`` when there is no regular file there
-    (a FIFO or a device is never opened). Exits non-zero when the file cannot be read."""
+    many bytes of it as hex (od, POSIX); ``READ_MARKER none KIND`` when there is no regular file
+    there, KIND being missing, directory, fifo, device, socket or special (a FIFO or a device is
+    never opened). Exits non-zero when the file cannot be read."""
     quoted = shlex.quote(path)
     limit = min(int(high), int(inline_limit))
+    none = f"echo {READ_MARKER} none"
     return (
         f"if [ -f {quoted} ]; then size=$(wc -c < {quoted}) || exit 1; echo {READ_MARKER} size $size; "
         f"if [ $size -ge {int(low)} ] && [ $size -le {limit} ]; then echo {READ_MARKER} content; "
         f"od -A n -v -t x1 -N {limit} {quoted} || exit 1; fi; "
-        f"else echo {READ_MARKER} none; fi"
+        f"elif [ -d {quoted} ]; then {none} directory; elif [ -p {quoted} ]; then {none} fifo; "
+        f"elif [ -c {quoted} ] || [ -b {quoted} ]; then {none} device; elif [ -S {quoted} ]; then {none} socket; "
+        f"elif [ -e {quoted} ]; then {none} special; else {none} missing; fi"
     )
+
+
+def parse_dest_kind(stdout):
+    """What bounded_read_command's output says is at dest when it is not a regular file (missing,
+    directory, fifo, device, socket, special); None for a regular file or output not the command's."""
+    for line in stdout.splitlines():
+        words = line.split()
+        if words[:1] == [READ_MARKER]:
+            return words[2] if len(words) == 3 and words[1] == "none" else None
+    return None
 
 
 def parse_bounded_read(stdout):

@@ -13,8 +13,9 @@ file beside dest, fsyncs it and renames it over dest.
 from __future__ import annotations
 
 import os
+import stat
 
-from ansible.errors import AnsibleActionFail, AnsibleFileNotFound
+from ansible.errors import AnsibleActionFail
 from ansible.utils.hashing import checksum
 
 from ansible_collections.envelope.kms.plugins.module_utils.diffs import envelope_diff, facts_metadata
@@ -23,7 +24,7 @@ from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
 )
 from ansible_collections.envelope.kms.plugins.plugin_utils.action import ENCRYPT_OPTIONS, EncryptActionBase
 from ansible_collections.envelope.kms.plugins.plugin_utils.errors import plugin_errors
-from ansible_collections.envelope.kms.plugins.plugin_utils.source import task_source
+from ansible_collections.envelope.kms.plugins.plugin_utils.source import refuse_special_dest, task_source
 
 DEFAULT_MODE = "0600"
 
@@ -49,11 +50,7 @@ class ActionModule(EncryptActionBase):
     # -- what the task wants (every refusal here comes before any KMS call)
 
     def _wanted(self, options):
-        try:
-            source = task_source(self, options["src"], options["content"], options["dest"])
-        except AnsibleFileNotFound:
-            # Ansible's own message goes on to suggest remote_src, which has no meaning here
-            raise AnsibleActionFail(f"Could not find or access '{options['src']}' on the controller") from None
+        source = task_source(self, options["src"], options["content"], options["dest"])
         dest = self._controller_path(source.dest)
         _refuse_bad_dest(source, dest, self._task.check_mode)
         return dict(
@@ -134,8 +131,11 @@ def _file_mode(value):
 
 
 def _refuse_bad_dest(source, dest, check_mode):
-    if os.path.isdir(dest):
+    current = _stat(dest)
+    if current and stat.S_ISDIR(current.st_mode):
         raise AnsibleActionFail(f"dest {dest} is a directory: give the path of the file to write")
+    if current:
+        refuse_special_dest(dest, current.st_mode)  # a FIFO or a device: never opened, never replaced
     # in check mode an earlier task may only have predicted creating the directory
     if not check_mode and not os.path.isdir(os.path.dirname(dest)):
         raise AnsibleActionFail(f"the directory of dest {dest} does not exist")

@@ -96,6 +96,7 @@ _raw:
 
 from ansible.errors import AnsibleLookupError
 from ansible.module_utils.basic import missing_required_lib
+from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.amazon.aws.plugins.plugin_utils.lookup import AWSLookupBase
 
@@ -117,6 +118,7 @@ class LookupModule(AWSLookupBase):
         # ansible-core ignores keyword options it does not know: a typo such as encryption_contex=
         # would decrypt with no context check at all
         self._refuse_unknown_options(kwargs)
+        self._refuse_non_booleans(kwargs)
         super().run(terms, variables, **kwargs)  # checks boto3/botocore, reads the options
         if not HAS_ESDK:
             raise AnsibleLookupError(missing_required_lib("aws-encryption-sdk") + " (on the controller)")
@@ -142,6 +144,20 @@ class LookupModule(AWSLookupBase):
         if unknown:
             raise AnsibleLookupError(f"envelope.kms.decrypt lookup: unknown option(s) {', '.join(unknown)}; "
                                      f"valid options: {', '.join(sorted(names))} (and the aliases of the AWS options)")
+
+    def _refuse_non_booleans(self, given):
+        """A boolean option takes a boolean or one of Ansible's boolean strings: 'maybe' is refused,
+        not taken as false."""
+        for name, definition in self.option_definitions.items():
+            if definition.get("type") not in ("bool", "boolean"):
+                continue
+            for word in (name, *(definition.get("aliases") or ())):
+                if word in given:
+                    try:
+                        boolean(given[word], strict=True)
+                    except TypeError:
+                        raise AnsibleLookupError(f"envelope.kms.decrypt lookup: {word} must be a boolean "
+                                                 f"(true or false), not {given[word]!r}") from None
 
     def _path(self, variables, term):
         path = self.find_file_in_search_path(variables, "files", term, ignore_missing=True)

@@ -74,8 +74,8 @@ KEY_SPECS = [
 ]
 DEFAULT_KEY_SPEC = "SYMMETRIC_DEFAULT"
 DEFAULT_KEY_USAGE = "ENCRYPT_DECRYPT"
-# The usages KMS allows per key spec (CreateKey, KeyUsage), by key spec prefix. Used only to pick
-# the default usage of a new key; a usage the user gives is left for KMS to judge.
+# The usages KMS allows per key spec (CreateKey, KeyUsage), by key spec prefix: they pick the
+# default usage of a new key and refuse a combination KMS cannot create (check_key_usage).
 _USAGES_BY_SPEC = (
     ("SYMMETRIC_DEFAULT", ("ENCRYPT_DECRYPT",)),
     ("RSA_", ("ENCRYPT_DECRYPT", "SIGN_VERIFY")),
@@ -164,6 +164,24 @@ def default_key_usage(key_spec):
                 return usages[0]
             raise KmsInputError(f"key_spec {key_spec} needs key_usage: one of {', '.join(usages)}")
     return DEFAULT_KEY_USAGE  # a key spec newer than this table: KMS's own default
+
+
+def allowed_key_usages(key_spec):
+    """The key usages KMS allows for key_spec; None for a key spec newer than this table."""
+    for prefix, usages in _USAGES_BY_SPEC:
+        if key_spec.startswith(prefix):
+            return usages
+    return None
+
+
+def check_key_usage(key_spec, key_usage):
+    """KmsInputError when a key of key_spec cannot have key_usage (either None: nothing to check)."""
+    if key_spec is None or key_usage is None:
+        return
+    usages = allowed_key_usages(key_spec)
+    if usages is not None and key_usage not in usages:
+        raise KmsInputError(f"key_usage {key_usage} is not possible with key_spec {key_spec}: "
+                            f"it allows {', '.join(usages)}")
 
 
 def snapshot(metadata, aliases, tags, policy):
@@ -266,6 +284,7 @@ def _plan_create(desired):
     if not desired.get("alias"):
         raise KmsInputError("A new key needs an alias: it is how this module finds the key again")
     key_spec = desired.get("key_spec") or DEFAULT_KEY_SPEC
+    check_key_usage(key_spec, desired.get("key_usage"))
     args = {
         "KeySpec": key_spec,
         "KeyUsage": desired.get("key_usage") or default_key_usage(key_spec),

@@ -62,6 +62,8 @@ options:
         only usage the key spec allows (V(GENERATE_VERIFY_MAC) for C(HMAC_*), V(SIGN_VERIFY) for C(ML_DSA_*),
         V(ECC_NIST_EDWARDS25519) and V(ECC_SECG_P256K1), V(ENCAPSULATE_DECAPSULATE) for C(ML_KEM_*)).
         The C(ECC_NIST_P*) key specs allow V(SIGN_VERIFY) or V(KEY_AGREEMENT), so they need it given.
+      - For a new key, a usage the key spec does not allow (for example V(ENCRYPT_DECRYPT) with C(HMAC_*)) is
+        refused before the key is created; an existing key's usage and spec are compared instead.
       - On an existing key it is only checked when given, and a different value is an error.
     type: str
     choices: [ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC, KEY_AGREEMENT, ENCAPSULATE_DECAPSULATE]

@@ -25,6 +25,7 @@ from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     HAS_ESDK,
     Engine,
 )
+from ansible_collections.envelope.kms.plugins.module_utils._envelope.inputs import frame_length as checked_frame_length
 
 AWS_OPTIONS = aws_argument_spec()
 
@@ -96,8 +97,11 @@ class EncryptActionBase(EnvelopeActionBase):
     REQUIRED_ONE_OF = (("src", "content"),)
 
     def load_options(self):
+        """The options, with the context's type and the frame length checked (before any KMS call)."""
         checked_context(self._task.args.get("encryption_context"))
-        return super().load_options()
+        options = super().load_options()
+        checked_frame_length(options["frame_length"])
+        return options
 
 
 def checked_context(value):

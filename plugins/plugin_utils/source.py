@@ -14,7 +14,7 @@ import os
 import stat
 from dataclasses import dataclass
 
-from ansible.errors import AnsibleActionFail
+from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_bytes
 from ansible.parsing.vault import is_encrypted_file
 
@@ -37,13 +37,23 @@ def task_source(action, src, content, dest):
     """The TaskSource of an action plugin's task: ``src`` is looked up like ansible.builtin.copy
     does (role ``files/``, playbook folder); exactly one of ``src`` and ``content`` is set."""
     if src is not None:
-        path = action._find_needle("files", src)
+        path = find_source(action, src)
         if dest.endswith("/"):
             dest += os.path.basename(path)
         return TaskSource(dest, os.path.basename(path), read_source(action._loader, path), path)
     if dest.endswith("/"):
         raise AnsibleActionFail("dest must be a file path when content is given")
     return TaskSource(dest, os.path.basename(dest) or "content", content_bytes(content))
+
+
+def find_source(action, src):
+    """src as found on the controller; one line when it is not there (Ansible's own message goes on
+    to suggest remote_src, which these actions do not take)."""
+    try:
+        return action._find_needle("files", src)
+    except AnsibleError:
+        raise AnsibleActionFail(f"Could not find or access '{src}' on the controller "
+                                "(searched the role's and the playbook's files/ folders)") from None
 
 
 def read_source(loader, path):
@@ -75,6 +85,13 @@ def _require_regular(path, stat_of):
         raise AnsibleActionFail(f"cannot read src {path}: {error.strerror}") from None
     if not stat.S_ISREG(mode):
         raise AnsibleActionFail(f"src {path} is {_kind(mode)}, not a regular file")
+
+
+def refuse_special_dest(dest, mode):
+    """An existing dest must be a regular file (``mode``: its st_mode; a directory is the caller's
+    rule): a FIFO, a device or a socket is never opened nor replaced."""
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        raise AnsibleActionFail(f"dest {dest} is {_kind(mode)}, not a regular file")
 
 
 def _kind(mode):
