@@ -39,6 +39,8 @@ options:
   dest:
     description:
       - Remote path of the envelope file. If it ends with C(/), the name of O(src) is appended.
+      - A FIFO, a device or a socket at O(dest) is refused before any KMS call; a directory is the
+        folder the file goes into, as for M(ansible.builtin.copy).
     type: str
     required: true
   diff_plaintext:
@@ -56,7 +58,9 @@ options:
     type: bool
     default: false
   mode:
-    description: As in M(ansible.builtin.copy).
+    description:
+      - As in M(ansible.builtin.copy). Checked before any KMS call, so a mode such as V('0999') fails
+        the task before a data key is made.
     type: raw
   owner:
     description: As in M(ansible.builtin.copy).

@@ -36,7 +36,7 @@ options:
   dest:
     description:
       - Controller path of the envelope file to write. Its directory must exist, and it must not be
-        a directory.
+        a directory, a FIFO or a device (refused before any KMS call).
       - A relative path is relative to the playbook's folder, as for M(ansible.builtin.fetch).
       - If it ends with C(/), the name of O(src) is appended.
       - Must not be the same file as O(src).
