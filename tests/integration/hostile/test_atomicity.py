@@ -53,26 +53,39 @@ def temp_files(directory):
     return [os.path.join(directory, name) for name in os.listdir(directory) if name.endswith(".tmp")]
 
 
-def kill_when_written(command, directory, target_size, point, env=None, group=False):
-    """Start command; SIGKILL it once a temp file in directory holds point * target_size bytes.
-    Returns the size the temp file had (0 when the run ended before)."""
+def temp_sizes(directory):
+    """Sizes of the temp files beside a destination."""
+    return [os.path.getsize(path) for path in temp_files(directory) if os.path.exists(path)]
+
+
+def tree_sizes(directory):
+    """Sizes of every file under directory (the controller's scratch dirs)."""
+    sizes = []
+    for root, _dirs, files in os.walk(directory):
+        for name in files:
+            try:
+                sizes.append(os.path.getsize(os.path.join(root, name)))
+            except OSError:
+                pass
+    return sizes
+
+
+def kill_when_written(command, directory, target_size, point, env=None, sizes=temp_sizes):
+    """Start command in a session of its own; SIGKILL the whole group once a file ``sizes`` finds in
+    directory holds point * target_size bytes. Returns the size seen (0 when the run ended before)."""
     child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=group)
+                             start_new_session=True)
     seen = 0
     try:
         deadline = time.monotonic() + 300
         while child.poll() is None and time.monotonic() < deadline:
-            sizes = [os.path.getsize(path) for path in temp_files(directory) if os.path.exists(path)]
-            seen = max(sizes, default=0)
+            seen = max(sizes(directory), default=0)
             if seen >= point * target_size:
                 break
             time.sleep(0.005)
     finally:
         if child.poll() is None:
-            if group:
-                os.killpg(child.pid, signal.SIGKILL)
-            else:
-                child.kill()
+            os.killpg(child.pid, signal.SIGKILL)
         child.wait()
     return seen
 
@@ -159,7 +172,7 @@ def test_sigkill_during_copy_leaves_old_or_new_envelope(big, tally, playbook, ap
     os.makedirs(local_tmp, exist_ok=True)
     env = playbook.env()
     for point in POINTS:
-        seen = kill_when_written_tree(command, local_tmp, SIZE, point, env)
+        seen = kill_when_written(command, local_tmp, SIZE, point, env, sizes=tree_sizes)
         tally.case("atomicity", 0 < seen < SIZE, f"the kill at {point} did not land while the scratch file was written")
         tally.case("atomicity", sha(dest) == old or envelope_of(dest, app_key.arn),
                    f"copy killed at {seen} bytes left a partial dest")
@@ -172,32 +185,6 @@ def test_sigkill_during_copy_leaves_old_or_new_envelope(big, tally, playbook, ap
         for name in files:
             with open(os.path.join(root, name), "rb") as handle:
                 tally.case("atomicity", marker not in handle.read(), f"plaintext in controller temp file {name}")
-
-
-def kill_when_written_tree(command, directory, target_size, point, env):
-    """kill_when_written for files anywhere under directory (the controller's scratch dirs)."""
-    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)
-    seen = 0
-    try:
-        deadline = time.monotonic() + 300
-        while child.poll() is None and time.monotonic() < deadline:
-            sizes = []
-            for root, _dirs, files in os.walk(directory):
-                for name in files:
-                    try:
-                        sizes.append(os.path.getsize(os.path.join(root, name)))
-                    except OSError:
-                        pass
-            seen = max(sizes, default=0)
-            if seen >= point * target_size:
-                break
-            time.sleep(0.01)
-    finally:
-        if child.poll() is None:
-            os.killpg(child.pid, signal.SIGKILL)
-        child.wait()
-    return seen
 
 
 def envelope_of(dest, key_arn):

@@ -10,7 +10,6 @@ written by the engine against the local moto server, with one byte of its key AR
 
 import io
 import os
-import signal
 import struct
 import tracemalloc
 
@@ -29,6 +28,7 @@ from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     inspect_header,
 )
 from tests.harness.stubbed_kms import BLOB, DATA_KEY, KEY_ARN
+from tests.harness.time_limit import TimeLimit
 
 CONTEXT = {"app": "billing"}
 V2_SUITE = 0x0478  # AES_256_GCM_HKDF_SHA512_COMMIT_KEY
@@ -98,29 +98,6 @@ def test_the_crafted_headers_follow_the_format():
 def engine(stubbed):
     client, stubber = stubbed
     return Engine(client)  # the stubber has no answer: a KMS call would raise, and fail the test
-
-
-class TookTooLong(Exception):
-    """Not an OSError (TimeoutError is one, and glob or the engine would catch it as an I/O error)."""
-
-
-class TimeLimit:
-    """signal.alarm: a refusal must come at once, not after a walk through gigabytes."""
-
-    def __init__(self, seconds):
-        self.seconds = seconds
-
-    def __enter__(self):
-        def expired(signum, frame):
-            raise TookTooLong(f"took longer than {self.seconds} s")
-
-        self.previous = signal.signal(signal.SIGALRM, expired)
-        signal.alarm(self.seconds)
-        return self
-
-    def __exit__(self, *exc):
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, self.previous)
 
 
 def refusals(engine, path, tmp_path):

@@ -6,7 +6,6 @@ tests/unit/plugins/modules/test_rewrap.py.
 
 import glob
 import os
-import signal
 
 import pytest
 import yaml
@@ -19,6 +18,7 @@ from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     EnvelopeFacts,
     decrypt_policy,
 )
+from tests.harness.time_limit import TimeLimit
 
 A = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 B = "arn:aws:kms:us-east-1:111122223333:key/0987dcba-09fe-87dc-65ba-ab0987654321"
@@ -67,28 +67,6 @@ def test_expand_paths_follows_a_link_given_by_name(tmp_path):
     target = touch(tmp_path / "real" / "a.enc")
     os.symlink(target, tmp_path / "link.enc")
     assert plan.expand_paths([str(tmp_path / "link.enc")]) == ([(str(tmp_path / "link.enc"), target, None)], [])
-
-
-class TookTooLong(Exception):
-    """Not an OSError (TimeoutError is one, and glob or the engine would catch it as an I/O error)."""
-
-
-class TimeLimit:
-    """signal.alarm around a walk that must end by itself (the old glob.glob never did here)."""
-
-    def __init__(self, seconds):
-        self.seconds = seconds
-
-    def __enter__(self):
-        def expired(signum, frame):
-            raise TookTooLong(f"the walk took longer than {self.seconds} s")
-
-        self.previous = signal.signal(signal.SIGALRM, expired)
-        signal.alarm(self.seconds)
-
-    def __exit__(self, *exc):
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, self.previous)
 
 
 def test_double_star_does_not_follow_directory_link_loops(tmp_path):
