@@ -52,6 +52,7 @@ from ansible_collections.envelope.kms.plugins.module_utils._envelope.io import (
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.library import require_esdk
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.model import Comparison, facts_from_header
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.policy import DecryptPolicy, decrypt_policy
+from ansible_collections.envelope.kms.plugins.module_utils._envelope.shared_key import MaterialsCache, SharedKeyManager
 from ansible_collections.envelope.kms.plugins.module_utils.errors import EnvelopeError
 
 # Comparison reasons that mean "not a readable envelope of ours", not a failure to report.
@@ -83,6 +84,7 @@ class Engine:
         self._providers = {}
         self._key_arns = {}
         self._failures = []  # (key id, botocore error or None) per failed KMS master key call
+        self.materials_cache = MaterialsCache()  # data keys of shared-key messages (vars files), in memory
 
     @classmethod
     def for_aws(cls, aws, **kwargs):
@@ -248,6 +250,48 @@ class Engine:
     def _decryptor(self, stream, policy):
         return self._sdk.stream(mode="d", source=stream, key_provider=self._provider(providers.provider_spec(policy)),
                                 max_body_length=self._max_frame_length)
+
+    # -- small messages under one shared data key (envelope vars files)
+
+    def shared_key_manager(self, policy=None, key_ids=None):
+        """A SharedKeyManager on this engine's materials cache: for encrypting under ``key_ids``
+        (one data key for every message) or for decrypting under a DecryptPolicy."""
+        if key_ids is not None:
+            spec = providers.encrypt_provider_spec(key_id_list(key_ids))
+        else:
+            spec = providers.provider_spec(policy)
+        return SharedKeyManager(self._provider(spec), spec[0], self.materials_cache)
+
+    def encrypt_message(self, plaintext, manager, encryption_context=None, algorithm=None, frame_length=None,
+                        what="cannot encrypt"):
+        """One complete ESDK message (bytes) of ``plaintext`` (bytes) with a SharedKeyManager."""
+        context = normalize_context(encryption_context)
+        suite = algorithm_suite(algorithm)
+        check_context_fits(context, what, signed=suite.signing_algorithm_info is not None)  # before any KMS call
+        del self._failures[:]
+        with Translated(what, self._failures):
+            ciphertext, _header = self._sdk.encrypt(
+                source=plaintext, materials_manager=manager, encryption_context=context, algorithm=suite,
+                frame_length=checked_frame_length(frame_length),
+            )
+        return ciphertext
+
+    def decrypt_message(self, ciphertext, manager, policy, what):
+        """(plaintext, EnvelopeFacts, header) of one message held in memory (bytes), with the
+        checks of decrypt_file, through a SharedKeyManager (its cache spares the KMS Decrypt of a
+        data key it has seen). Nothing is returned unless the whole message verified."""
+        with open_source(bytes(ciphertext), what) as source:
+            policy.check(read_facts(source.stream, what, self._max_data_keys, self._max_frame_length)[0], what)
+            del self._failures[:]
+            with Translated(what, self._failures):
+                with self._sdk.stream(mode="d", source=source.stream, materials_manager=manager,
+                                      max_body_length=self._max_frame_length) as decryptor:
+                    facts = facts_from_header(decryptor.header, len(ciphertext))
+                    policy.check(facts, what)
+                    plaintext = decryptor.read()
+                    header = decryptor.header
+                require_end_of_input(source.stream, what)
+        return plaintext, facts, header
 
     # -- rewrap
 

@@ -1,0 +1,155 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""envelope.kms.vars_file: create an envelope vars file, or set, remove and rewrap its values.
+
+Runs on the controller with no module. Every option is checked before the first KMS call; the
+existing file is decrypted (one KMS Decrypt for all its values) to keep the text of every value
+that did not change; the new text is written through a temp file renamed over the old one.
+Plaintext stays in this process's memory.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible.errors import AnsibleActionFail
+
+from ansible_collections.envelope.kms.plugins.module_utils import vars_file
+from ansible_collections.envelope.kms.plugins.module_utils.envelope import write_file_atomic
+from ansible_collections.envelope.kms.plugins.module_utils.errors import EnvelopeError, InputError
+from ansible_collections.envelope.kms.plugins.module_utils.file_attrs import resolve_mode
+from ansible_collections.envelope.kms.plugins.plugin_utils.action import EnvelopeActionBase, checked_context
+from ansible_collections.envelope.kms.plugins.plugin_utils.errors import plugin_errors
+from ansible_collections.envelope.kms.plugins.plugin_utils.vars_loader import read_file
+
+KINDS = ("added", "updated", "removed", "rewrapped", "unchanged")
+
+
+class ActionModule(EnvelopeActionBase):
+    TRANSFERS_FILES = False
+
+    ARGUMENT_SPEC = dict(
+        path=dict(type="path", required=True),
+        key_id=dict(type="list", elements="str"),
+        encryption_context=dict(type="dict"),
+        values=dict(type="dict", no_log=True),
+        clear_values=dict(type="dict"),
+        remove=dict(type="list", elements="raw", default=[]),
+        src=dict(type="path"),
+        clear_keys=dict(type="list", elements="raw", default=[]),
+        mode=dict(type="raw"),
+    )
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        with plugin_errors(AnsibleActionFail):
+            if self._task.args.get("encryption_context") is not None:
+                checked_context(self._task.args.get("encryption_context"))
+            options = self.load_options()
+            path = self._controller_path(options["path"])
+            request_args, mode = self._request_args(options, path)  # every check before any KMS call
+            tree = self._existing(path)
+            engine = self.engine()
+            key_arns = engine.resolve_key_arns(options["key_id"]) if options["key_id"] else None
+            request = vars_file.Request(path, key_arns=key_arns, **request_args)
+            before = vars_file.summary(tree) if tree is not None else ""
+            update = vars_file.update_tree(engine, tree or {}, request, check_mode=self._task.check_mode)
+            changed = update.changed or tree is None
+            if changed and not self._task.check_mode:
+                self._write(path, update.text, mode)
+        result.update(
+            changed=changed,
+            path=path,
+            key_arns=list(update.key_arns or ()),
+            encryption_context=update.encryption_context,
+            **{kind: update.changes[kind] for kind in KINDS},
+        )
+        if self._task.diff:
+            result["diff"] = dict(before_header=path, after_header=path, before=before,
+                                  after=vars_file.summary(update.tree))
+        return result
+
+    # -- the request (no KMS call here)
+
+    def _request_args(self, options, path):
+        values = dict(options["values"] or {})
+        if options["src"]:
+            values = self._merge_src(values, self._controller_path(options["src"]), options["clear_keys"], path)
+            clear_keys = [vars_file.key_path(item) for item in options["clear_keys"]]
+        elif options["clear_keys"]:
+            raise InputError("clear_keys applies to src: give clear values in clear_values")
+        else:
+            clear_keys = []
+        clear_values = dict(options["clear_values"] or {})
+        for key in clear_keys:
+            value = _pop_leaf(values, key)
+            if value is not None:
+                _set_nested(clear_values, key, value)
+        mode = resolve_mode(options["mode"]) if options["mode"] is not None else None
+        args = dict(values=values, clear_values=clear_values, remove=options["remove"],
+                    encryption_context=options["encryption_context"])
+        vars_file.Request(path, **args)  # validates values, paths and the context now
+        if not os.path.isdir(os.path.dirname(path) or "."):
+            raise InputError(f"cannot write {path}: its directory does not exist")
+        return args, mode
+
+    def _merge_src(self, values, src, clear_keys, path):
+        """The leaves of a plain (or ansible-vault) vars file, loaded by Ansible's own loader."""
+        if os.path.realpath(src) == os.path.realpath(path):
+            raise InputError(f"src and path are the same file ({src}): write the envelope vars file elsewhere")
+        try:
+            data = self._loader.load_from_file(src)
+        except Exception as error:  # AnsibleParserError, vault errors: one line
+            raise InputError(f"cannot read src {src}: {str(error).splitlines()[0]}") from None
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise InputError(f"src {src} must hold a mapping of names to values")
+        for key_path, value in vars_file.leaves(data):
+            if vars_file.is_sealed(value):
+                raise InputError(f"src {src}: key {vars_file.dotted(key_path)} is already an envelope value")
+            if _get_nested(values, key_path) is None:
+                _set_nested(values, key_path, value)
+        del clear_keys  # applied by the caller
+        return values
+
+    # -- files
+
+    def _controller_path(self, path):
+        if not os.path.isabs(path):
+            path = self._loader.path_dwim(path)
+        return os.path.normpath(path)
+
+    @staticmethod
+    def _existing(path):
+        if not os.path.lexists(path):
+            return None
+        return vars_file.parse(read_file(path), path)
+
+    @staticmethod
+    def _write(path, text, mode):
+        try:
+            write_file_atomic(path, text.encode("utf-8"), mode=mode)
+        except OSError as error:
+            raise EnvelopeError(f"cannot write {path}: {error.strerror}", "io_error", path) from None
+
+
+def _get_nested(tree, path):
+    return vars_file.get_leaf(tree, path)
+
+
+def _set_nested(tree, path, value):
+    node = tree
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node[path[-1]] = value
+
+
+def _pop_leaf(tree, path):
+    node = tree
+    for key in path[:-1]:
+        node = node.get(key) if isinstance(node, dict) else None
+        if node is None:
+            return None
+    return node.pop(path[-1], None) if isinstance(node, dict) else None

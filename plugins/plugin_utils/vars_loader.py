@@ -1,0 +1,79 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""For internal collection use only: envelope vars files read on the controller, cached per process.
+
+The vars plugin, the load_vars action and the decrypt filter read through here. Caches live in
+this process's memory only (never on disk) and are keyed by the file's real path, the SHA-256 of
+its bytes and the decrypt policy, so a file changed on disk is read again and a stricter policy
+is checked again. The vars plugin runs in the controller's main process, before Ansible forks a
+worker per host and task: a file it loaded costs one KMS Decrypt for the whole run, and every
+worker inherits the decrypted values. Actions and filters run in those workers: their caches (and
+the engine's data keys) serve one worker, i.e. one host's task with all its loop items.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from ansible.errors import AnsibleError
+from ansible.module_utils.basic import missing_required_lib
+
+from ansible_collections.envelope.kms.plugins.module_utils import vars_file
+from ansible_collections.envelope.kms.plugins.module_utils._envelope.io import open_regular
+from ansible_collections.envelope.kms.plugins.module_utils.envelope import HAS_ESDK, Engine
+from ansible_collections.envelope.kms.plugins.module_utils.errors import EnvelopeError, InputError
+
+try:
+    # ansible-core 2.19+ templates only strings trusted as templates, which decrypted values never are
+    from ansible.template import trust_as_template  # noqa: F401  pylint: disable=unused-import
+except ImportError:  # ansible-core 2.17 and 2.18: mark them unsafe
+    from ansible.utils.unsafe_proxy import wrap_var
+else:
+    def wrap_var(value):
+        return value
+
+_ENGINES = {}  # AWS settings -> Engine (clients, providers, the data keys of shared-key messages)
+_FILES = {}  # (real path, sha256, policy) -> decrypted tree
+
+
+def engine_for(plugin, settings):
+    """One Engine per process and AWS settings (a hashable of the plugin's AWS options)."""
+    if not HAS_ESDK:
+        raise AnsibleError(missing_required_lib("aws-encryption-sdk") + " (on the controller)")
+    engine = _ENGINES.get(settings)
+    if engine is None:
+        engine = _ENGINES[settings] = Engine.for_aws(plugin)
+    return engine
+
+
+def read_file(path):
+    """The bytes of a vars file (a regular file, at most vars_file.MAX_FILE_SIZE + 1 read)."""
+    try:
+        with open_regular(path) as handle:
+            return handle.read(vars_file.MAX_FILE_SIZE + 1)
+    except InputError as error:
+        raise EnvelopeError(f"cannot read envelope vars file {error.message}", "io_error", path) from None
+    except OSError as error:
+        raise EnvelopeError(f"cannot read envelope vars file {path}: {error.strerror}", "io_error", path) from None
+
+
+def load(engine_factory, path, policy, cache=True):
+    """The decrypted tree of the envelope vars file at ``path`` (values marked unsafe: never
+    templated). ``engine_factory()`` is only called when something needs decrypting."""
+    data = read_file(path)
+    key = (os.path.realpath(path), hashlib.sha256(data).digest(), repr(policy))
+    tree = _FILES.get(key) if cache else None
+    if tree is None:
+        tree = vars_file.parse(data, path)
+        if vars_file.sealed_leaves(tree):
+            tree = vars_file.decrypt_tree(engine_factory(), tree, path, policy).tree
+        tree = wrap_var(tree)
+        if cache:
+            _FILES[key] = tree
+    return tree
+
+
+def is_vars_file_name(name, extensions):
+    return any(str(name).endswith(extension) for extension in extensions)

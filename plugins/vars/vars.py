@@ -1,0 +1,254 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: vars
+short_description: Load KMS-encrypted group_vars and host_vars (envelope vars files)
+version_added: 0.2.0
+description:
+  - Loads envelope vars files (names ending in C(.kms.yml), C(.kms.yaml) or C(.kms.json)) from the
+    C(group_vars/) and C(host_vars/) folders beside the inventory and the playbook, exactly where
+    and in the order the built-in C(host_group_vars) plugin finds plain vars files
+    (C(group_vars/prod.kms.yml), or any such file under C(group_vars/prod/)).
+  - An envelope vars file is plain YAML or JSON whose secret values are KMS envelopes (AWS
+    Encryption SDK messages, base64 after an C(envelope-kms:v1:) marker); keys and clear values
+    stay readable. Write them with M(envelope.kms.vars_file) or the C(envelope.kms.set_secret)
+    playbook.
+  - All values of a file share one data key, so each file costs one KMS C(Decrypt) per playbook
+    run, whatever the number of values, hosts, forks and evaluations. Decrypted files are cached in
+    the memory of the controller process only (never on disk), keyed by the file's content, so a
+    file changed on disk is read again.
+  - Each value is bound to its key path inside its authenticated plaintext, and all values of a
+    file must share the file's data key. A value moved to another key or pasted in from another
+    file fails the load with one line naming the file and the key.
+  - Decrypted values are marked unsafe (never templated, even if they hold C({{ }})). Ansible does
+    not print variables unless a task asks for them, at any verbosity.
+  - Enable it beside the built-in plugin, in C(ansible.cfg) C([defaults]) with
+    C(vars_plugins_enabled = host_group_vars,envelope.kms.vars), or with
+    E(ANSIBLE_VARS_ENABLED=host_group_vars,envelope.kms.vars).
+author:
+  - envelope.kms developers (!UNKNOWN)
+requirements:
+  - boto3, botocore and the aws-encryption-sdk Python library (3.3 or later) on the controller
+options:
+  stage:
+    ini:
+      - key: stage
+        section: envelope_kms_vars
+    env:
+      - name: ENVELOPE_KMS_VARS_STAGE
+  valid_extensions:
+    description:
+      - The name endings of envelope vars files. A name ending in C(.json) is read as JSON, any
+        other as YAML.
+    type: list
+    elements: str
+    default: [".kms.yml", ".kms.yaml", ".kms.json"]
+    ini:
+      - key: valid_extensions
+        section: envelope_kms_vars
+    env:
+      - name: ENVELOPE_KMS_VARS_EXTENSIONS
+  cache:
+    description:
+      - Keep decrypted files in memory for the rest of the run (each file is decrypted once).
+        With V(false), every evaluation reads and decrypts again.
+    type: bool
+    default: true
+    ini:
+      - key: cache
+        section: envelope_kms_vars
+    env:
+      - name: ENVELOPE_KMS_VARS_CACHE
+  skip_ansible_inventory:
+    description:
+      - Load nothing when the command is C(ansible-inventory), which is what AWX and Automation
+        Controller run for an inventory sync (and they store every variable the sync returns).
+        Set it in the inventory source's environment (E(ENVELOPE_KMS_VARS_SKIP_ANSIBLE_INVENTORY=true))
+        or in C(ansible.cfg); job runs still load the files.
+    type: bool
+    default: false
+    ini:
+      - key: skip_ansible_inventory
+        section: envelope_kms_vars
+    env:
+      - name: ENVELOPE_KMS_VARS_SKIP_ANSIBLE_INVENTORY
+  encryption_context:
+    description:
+      - Encryption context pairs every value must carry (extra pairs in a file are fine), as a JSON
+        object such as V({"project":"billing"}), or comma-separated V(key=value) pairs.
+    type: str
+    ini:
+      - key: encryption_context
+        section: envelope_kms_vars
+    env:
+      - name: ENVELOPE_KMS_VARS_ENCRYPTION_CONTEXT
+  allowed_key_arns:
+    description:
+      - Only these KMS key ARNs may unwrap the files' data keys (comma-separated in the
+        environment). A file wrapped under none of them fails to load.
+      - Without it and without O(discovery_account_ids), any KMS key the credentials may use.
+    type: list
+    elements: str
+    ini:
+      - key: allowed_key_arns
+        section: envelope_kms_vars
+    env:
+      - name: ENVELOPE_KMS_VARS_ALLOWED_KEY_ARNS
+  discovery_account_ids:
+    description:
+      - Only KMS keys of these AWS account ids may unwrap the files' data keys.
+    type: list
+    elements: str
+    ini:
+      - key: discovery_account_ids
+        section: envelope_kms_vars
+    env:
+      - name: ENVELOPE_KMS_VARS_DISCOVERY_ACCOUNT_IDS
+extends_documentation_fragment:
+  - ansible.builtin.vars_plugin_staging
+  - amazon.aws.common.plugins
+  - amazon.aws.region.plugins
+notes:
+  - AWS credentials, region and endpoint come from the controller's environment (E(AWS_PROFILE),
+    E(AWS_REGION), E(AWS_ENDPOINT_URL), ...) as for any AWS SDK, or from the options above. Keys in
+    other regions are reached in their own region, with the same credentials.
+  - Precedence is that of plain group_vars and host_vars, with one difference shared by every vars
+    plugin (community.sops's too). Ansible merges plugins one after the other for the C(all) group,
+    then for the other groups, then for the host. So within one group, a key in an envelope vars
+    file overrides the same key in a plain file. Across groups, this plugin's value for a parent
+    group overrides the built-in plugin's value for a child group. Keep a secret and its overrides
+    in envelope vars files.
+  - Files beside the inventory are loaded when the inventory is parsed (stage V(inventory) or
+    V(all)); files beside the playbook when a task needs them (V(task) or V(all)).
+seealso:
+  - module: envelope.kms.vars_file
+  - module: envelope.kms.load_vars
+  - ref: envelope.kms.decrypt filter <ansible_collections.envelope.kms.decrypt_filter>
+    description: One inline envelope value in a plain vars file.
+"""
+
+import json
+import os
+import sys
+
+from ansible.errors import AnsibleParserError
+from ansible.inventory.group import Group
+from ansible.inventory.host import Host
+from ansible.plugins.vars import BaseVarsPlugin
+from ansible.utils.path import basedir
+from ansible.utils.vars import combine_vars
+
+from ansible_collections.amazon.aws.plugins.plugin_utils.base import AWSPluginBase
+
+from ansible_collections.envelope.kms.plugins.module_utils.envelope import DecryptPolicy
+from ansible_collections.envelope.kms.plugins.module_utils.errors import EnvelopeError
+from ansible_collections.envelope.kms.plugins.plugin_utils import vars_loader
+
+AWS_OPTIONS = ("access_key", "secret_key", "session_token", "profile", "endpoint_url", "region")
+
+
+class VarsModule(AWSPluginBase, BaseVarsPlugin):
+    is_stateless = True
+
+    def _do_fail(self, message):
+        raise AnsibleParserError(message)
+
+    def get_vars(self, loader, path, entities, cache=True):
+        if not isinstance(entities, list):
+            entities = [entities]
+        if self.get_option("skip_ansible_inventory") and os.path.basename(sys.argv[0]) == "ansible-inventory":
+            return {}
+        extensions = tuple(self.get_option("valid_extensions"))
+        use_cache = bool(self.get_option("cache")) and cache
+        base = os.path.realpath(basedir(path))
+        data = {}
+        policy = None
+        for entity in entities:
+            for found in self._files(base, entity, extensions):
+                if policy is None:
+                    policy = self._policy()
+                try:
+                    new = vars_loader.load(self._engine, found, policy, cache=use_cache)
+                    data = combine_vars(data, new) if new else data
+                except EnvelopeError as error:
+                    raise AnsibleParserError(f"envelope.kms.vars: {error.message}") from None
+        return data
+
+    # -- which files
+
+    @staticmethod
+    def _files(base, entity, extensions):
+        if isinstance(entity, Host):
+            subdir = "host_vars"
+        elif isinstance(entity, Group):
+            subdir = "group_vars"
+        else:
+            raise AnsibleParserError(f"Supplied entity must be Host or Group, got {type(entity)} instead")
+        name = entity.name
+        if not name or name.startswith(os.path.sep):
+            return []
+        folder = os.path.join(base, subdir)
+        if not os.path.isdir(folder):
+            return []
+        found = [os.path.join(folder, name + extension) for extension in extensions]
+        found = [path for path in found if os.path.isfile(path)]
+        entity_dir = os.path.join(folder, name)
+        if os.path.isdir(entity_dir):
+            found.extend(_walk(entity_dir, extensions))
+        return found
+
+    # -- how to decrypt
+
+    def _policy(self):
+        try:
+            return DecryptPolicy.from_options(dict(
+                encryption_context=_context(self.get_option("encryption_context")),
+                allowed_key_arns=self.get_option("allowed_key_arns"),
+                discovery_account_ids=self.get_option("discovery_account_ids"),
+            ))
+        except EnvelopeError as error:
+            raise AnsibleParserError(f"envelope.kms.vars: {error.message}") from None
+
+    def _engine(self):
+        self.require_aws_sdk()
+        settings = tuple((name, repr(self.get_option(name))) for name in AWS_OPTIONS)
+        return vars_loader.engine_for(self, settings)
+
+
+def _walk(folder, extensions):
+    """Envelope vars files under a folder, sorted, without hidden files and folders (as Ansible)."""
+    found = []
+    for entry in sorted(os.listdir(folder)):
+        if entry.startswith(".") or entry.endswith("~"):
+            continue
+        path = os.path.join(folder, entry)
+        if os.path.isdir(path):
+            found.extend(_walk(path, extensions))
+        elif vars_loader.is_vars_file_name(entry, extensions):
+            found.append(path)
+    return found
+
+
+def _context(text):
+    """The encryption_context option: a JSON object or 'k=v,k2=v2'."""
+    if not text:
+        return None
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise AnsibleParserError("envelope.kms.vars: encryption_context is not a valid JSON object") from None
+        if not isinstance(value, dict):
+            raise AnsibleParserError("envelope.kms.vars: encryption_context must be a JSON object")
+        return value
+    pairs = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise AnsibleParserError(f"envelope.kms.vars: encryption_context pair {item!r} is not key=value")
+        pairs[key.strip()] = value.strip()
+    return pairs
