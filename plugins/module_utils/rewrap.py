@@ -172,6 +172,11 @@ def _split(pattern):
     return head, [part for part in parts[:-1] if part] + parts[-1:]
 
 
+def is_vars_file(path, extensions):
+    """An envelope vars file (YAML/JSON with one envelope per value) by its name."""
+    return any(os.path.basename(path).endswith(extension) for extension in extensions)
+
+
 def desired_context(facts, encryption_context):
     """The context the file must end up with: its own (None given) or the given one."""
     if encryption_context is None:

@@ -245,8 +245,17 @@ def parse(data, name):
     return tree
 
 
+def _yaml(name):
+    try:
+        import yaml  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        raise EnvelopeError(f"{name}: the PyYAML Python library is required for YAML vars files", "missing_library",
+                            name) from None
+    return yaml
+
+
 def _load_yaml(text, name):
-    import yaml  # pylint: disable=import-outside-toplevel
+    yaml = _yaml(name)
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
@@ -270,7 +279,7 @@ def dump(tree, name):
     JSON for a .json name."""
     if is_json_name(name):
         return json.dumps(tree, indent=2, ensure_ascii=False) + "\n"
-    import yaml  # pylint: disable=import-outside-toplevel
+    yaml = _yaml(name)
 
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     body = yaml.dump(tree, Dumper=dumper, default_flow_style=False, sort_keys=False, allow_unicode=True,
@@ -445,3 +454,32 @@ def _encrypt_values(engine, tree, to_encrypt, key_arns, context, joined, name):
     for path, plaintext in to_encrypt.items():
         where = f"cannot encrypt {name}: key {dotted(path)}"
         set_leaf(tree, path, seal(engine.encrypt_message(plaintext, manager, context, algorithm, what=where)), name)
+
+
+def rewrap_file(engine, path, key_arns, encryption_context=None, policy=None, check_mode=False, before_write=None):
+    """Rewrap an envelope vars file in place under ``key_arns`` (and ``encryption_context``, default
+    the file's own): (old facts or None, new facts or None, Update or None when nothing to do).
+    ``policy`` (a DecryptPolicy) is checked on the file's header first, with no KMS call;
+    ``before_write()`` is called once everything is encrypted, just before the file is replaced."""
+    from ansible_collections.envelope.kms.plugins.module_utils._envelope.inputs import normalize_context  # pylint: disable=import-outside-toplevel
+    from ansible_collections.envelope.kms.plugins.module_utils._envelope.io import open_regular, write_file_atomic  # pylint: disable=import-outside-toplevel
+
+    with open_regular(path) as handle:
+        data = handle.read(MAX_FILE_SIZE + 1)
+    tree = parse(data, path)
+    old = header_facts(tree, path)
+    if old is None:
+        return None, None, None
+    context = dict(old.encryption_context) if encryption_context is None else normalize_context(encryption_context)
+    if not old.wrapped_as(key_arns, context):
+        return old, old, None
+    if policy is not None:
+        policy.check(old, f"cannot rewrap {path}")
+    update = update_tree(engine, tree, Request(path, key_arns=key_arns, encryption_context=context),
+                         check_mode=check_mode)
+    if check_mode:
+        return old, None, update
+    if before_write is not None:
+        before_write()
+    write_file_atomic(path, update.text.encode("utf-8"))
+    return old, header_facts(update.tree, path), update

@@ -34,6 +34,12 @@ description:
   - Runs on the host with the host's AWS credentials, which need C(kms:DescribeKey) on O(key_id),
     C(kms:Decrypt) on the old keys and C(kms:GenerateDataKey) (and C(kms:Encrypt) for further keys)
     on the new ones. Keep the old KMS key enabled until every file is rewrapped.
+  - Envelope vars files (names ending in one of O(vars_file_extensions), as
+    M(envelope.kms.vars_file) writes them) are rewrapped too. Every value is re-encrypted under one
+    new data key (one KMS C(Decrypt) and one C(GenerateDataKey) per file), keys, clear values and
+    order kept. Their file result lists the keys re-encrypted in C(values). Run it on the controller
+    (C(delegate_to=localhost)) for the vars files of a repository; YAML vars files need PyYAML
+    where the module runs.
 author:
   - envelope.kms developers (!UNKNOWN)
 requirements:
@@ -73,6 +79,13 @@ options:
     type: list
     elements: str
     required: true
+  vars_file_extensions:
+    description:
+      - Files whose names end in one of these are envelope vars files (YAML, or JSON for a name ending
+        in C(.json)), rewrapped value by value; any other file is an envelope file.
+    type: list
+    elements: str
+    default: [".kms.yml", ".kms.yaml", ".kms.json"]
   encryption_context:
     description:
       - The encryption context the files must end up with.
@@ -197,6 +210,12 @@ results:
       type: str
       returned: unless failed
       sample: AES_256_GCM_HKDF_SHA512_COMMIT_KEY
+    values:
+      description: For an envelope vars file, the keys whose values were (or, in check mode, would be) re-encrypted.
+      type: list
+      elements: str
+      returned: for envelope vars files
+      sample: [db.password, api.token]
     backup_file:
       description: The copy of the old file, when O(backup=true) made one.
       type: str
@@ -210,6 +229,7 @@ from ansible.module_utils.common.warnings import warn
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.envelope.kms.plugins.module_utils import rewrap as plan
+from ansible_collections.envelope.kms.plugins.module_utils import vars_file
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     ESDK_IMPORT_ERROR,
     HAS_ESDK,
@@ -236,6 +256,11 @@ def rewrap_one(module, engine, path, real, key_arns, options):
     """The result entry for one file: leave it, predict it (check mode) or rewrap it. Whatever goes
     wrong with this file (an envelope error, an OS error, an unexpected library exception) is this
     file's failed result: the other files still get their turn."""
+    if plan.is_vars_file(real, options["vars_file_extensions"]):
+        try:
+            return _rewrap_vars_file(module, engine, path, real, key_arns, options)
+        except Exception as error:  # pylint: disable=broad-exception-caught
+            return plan.failed_result(path, _named(plan.error_message(error), path, real))
     try:
         facts = inspect_header(real)
     except Exception as error:  # pylint: disable=broad-exception-caught
@@ -269,6 +294,33 @@ def _plan_and_rewrap(module, engine, path, real, facts, key_arns, options):
     return result
 
 
+def _rewrap_vars_file(module, engine, path, real, key_arns, options):
+    """An envelope vars file: every value re-encrypted under one new data key, in place."""
+    backups = []
+
+    def backup():
+        if options["backup"]:
+            backups.append(_backup(module, real))
+
+    try:
+        old, new, update = vars_file.rewrap_file(engine, real, key_arns, options["encryption_context"],
+                                                 options["policy"], check_mode=module.check_mode,
+                                                 before_write=backup)
+    except Exception:
+        for backup_file in backups:
+            module.cleanup(backup_file)
+        raise
+    if old is None:
+        return dict(path=path, changed=False, failed=False, previous_key_arns=[], previous_encryption_context={},
+                    key_arns=[], encryption_context={}, algorithm=None, values=[])
+    context = plan.desired_context(old, options["encryption_context"])
+    result = plan.file_result(path, old, key_arns, context, changed=update is not None, new_facts=new)
+    result["values"] = update.changes["rewrapped"] if update is not None else []
+    if backups:
+        result["backup_file"] = backups[0]
+    return result
+
+
 def _backup(module, real):
     """module.backup_local, whose failure (a bare Exception in ansible-core 2.19) is this file's."""
     try:
@@ -288,6 +340,7 @@ def main():
             key_id=dict(type="list", elements="str", required=True),
             encryption_context=dict(type="dict"),
             backup=dict(type="bool", default=False),
+            vars_file_extensions=dict(type="list", elements="str", default=list(vars_file.DEFAULT_EXTENSIONS)),
             **policy_spec["argument_spec"],
         ),
         mutually_exclusive=[("path", "paths")] + policy_spec["mutually_exclusive"],
@@ -305,6 +358,7 @@ def main():
             # validated once up front, before any client is made; the header checks of every file use it
             policy=DecryptPolicy.from_options(params, context_option="required_encryption_context"),
             backup=params["backup"],
+            vars_file_extensions=tuple(params["vars_file_extensions"]),
         )
         plan.check_wanted_context(options["encryption_context"])
         # The files first (bounded: see MAX_FILES), so a pattern too wide fails before any KMS call.
