@@ -391,56 +391,80 @@ def update_tree(engine, tree, request, check_mode=False):
     text. New values join the file's data key, unless the keys or the context change (the file is
     then rewrapped: every value re-encrypted under a new data key). In check mode nothing is
     encrypted: new values show as 'encrypted (new)' in the summary."""
-    name = request.name
-    existing = header_facts(tree, name)
-    old_arns = tuple(sorted(existing.key_arns)) if existing else None
-    key_arns = request.key_arns or old_arns
-    context = request.encryption_context
-    if context is None:
-        context = dict(existing.encryption_context) if existing else {}
-    decrypted = None
-    if existing:
-        from ansible_collections.envelope.kms.plugins.module_utils._envelope.policy import DecryptPolicy  # pylint: disable=import-outside-toplevel
-
-        decrypted = decrypt_tree(engine, tree, name, DecryptPolicy.strict(old_arns))
-    rewrap = bool(existing) and (key_arns != old_arns or context != dict(existing.encryption_context))
-
-    new = copy.deepcopy(tree)
-    changes = {kind: [] for kind in ("added", "updated", "removed", "rewrapped", "unchanged")}
-    for path in request.remove:
-        if remove_leaf(new, path):
-            changes["removed"].append(dotted(path))
-    for path, value in request.clear.items():
-        old, value = get_leaf(tree, path), plain_value(value)
-        if old is not None and not is_sealed(old) and old == value and type(old) is type(value):
-            changes["unchanged"].append(dotted(path))
-            continue
-        set_leaf(new, path, value, name)
-        changes["added" if old is None else "updated"].append(dotted(path))
-
-    to_encrypt = {}
-    for path, (value, plaintext) in request.secrets.items():
-        old = get_leaf(tree, path)
-        if is_sealed(old) and not rewrap and bound_plaintext(path, decrypted.values[path], name) == plaintext:
-            changes["unchanged"].append(dotted(path))
-            continue
-        set_leaf(new, path, MARKER, name)  # placeholder, replaced below (checks the path fits first)
-        to_encrypt[path] = plaintext
-        changes["added" if old is None else "updated"].append(dotted(path))
-    if rewrap:
-        for path, _text in sealed_leaves(new):
-            if path not in to_encrypt:
-                to_encrypt[path] = bound_plaintext(path, decrypted.values[path], name)
-                changes["rewrapped"].append(dotted(path))
-    if to_encrypt and not key_arns:
-        raise InputError(f"{name}: key_id is required to encrypt values into a file that has no encrypted value yet")
-
+    plan = _Plan(engine, tree, request)
+    plan.remove()
+    plan.set_clear()
+    plan.set_secrets()
+    plan.rewrap_rest()
+    if plan.to_encrypt and not plan.key_arns:
+        raise InputError(f"{request.name}: key_id is required to encrypt values into a file that has no encrypted "
+                         "value yet")
     if check_mode:
-        for path in to_encrypt:
-            set_leaf(new, path, MARKER + "(new)", name)
-    elif to_encrypt:
-        _encrypt_values(engine, new, to_encrypt, key_arns, context, None if rewrap else decrypted, name)
-    return Update(new, dump(new, name), changes, key_arns, context)
+        for path in plan.to_encrypt:
+            set_leaf(plan.new, path, MARKER + "(new)", request.name)
+    elif plan.to_encrypt:
+        _encrypt_values(engine, plan.new, plan.to_encrypt, plan.key_arns, plan.context,
+                        None if plan.rewrap else plan.decrypted, request.name)
+    return Update(plan.new, dump(plan.new, request.name), plan.changes, plan.key_arns, plan.context)
+
+
+class _Plan:
+    """The new tree of update_tree, before encryption: what changes, what must be encrypted."""
+
+    def __init__(self, engine, tree, request):
+        self.tree, self.request, self.name = tree, request, request.name
+        existing = header_facts(tree, self.name)
+        old_arns = tuple(sorted(existing.key_arns)) if existing else None
+        self.key_arns = request.key_arns or old_arns
+        self.context = request.encryption_context
+        if self.context is None:
+            self.context = dict(existing.encryption_context) if existing else {}
+        self.decrypted = None
+        if existing:
+            from ansible_collections.envelope.kms.plugins.module_utils._envelope.policy import DecryptPolicy  # pylint: disable=import-outside-toplevel
+
+            self.decrypted = decrypt_tree(engine, tree, self.name, DecryptPolicy.strict(old_arns))
+        self.rewrap = bool(existing) and (self.key_arns != old_arns
+                                          or self.context != dict(existing.encryption_context))
+        self.new = copy.deepcopy(tree)
+        self.changes = {kind: [] for kind in ("added", "updated", "removed", "rewrapped", "unchanged")}
+        self.to_encrypt = {}
+
+    def _record(self, path, old):
+        self.changes["added" if old is None else "updated"].append(dotted(path))
+
+    def remove(self):
+        for path in self.request.remove:
+            if remove_leaf(self.new, path):
+                self.changes["removed"].append(dotted(path))
+
+    def set_clear(self):
+        for path, value in self.request.clear.items():
+            old, value = get_leaf(self.tree, path), plain_value(value)
+            if old is not None and not is_sealed(old) and old == value and type(old) is type(value):
+                self.changes["unchanged"].append(dotted(path))
+                continue
+            set_leaf(self.new, path, value, self.name)
+            self._record(path, old)
+
+    def set_secrets(self):
+        for path, (_value, plaintext) in self.request.secrets.items():
+            old = get_leaf(self.tree, path)
+            if (is_sealed(old) and not self.rewrap
+                    and bound_plaintext(path, self.decrypted.values[path], self.name) == plaintext):
+                self.changes["unchanged"].append(dotted(path))
+                continue
+            set_leaf(self.new, path, MARKER, self.name)  # a placeholder (and a check that the path fits)
+            self.to_encrypt[path] = plaintext
+            self._record(path, old)
+
+    def rewrap_rest(self):
+        if not self.rewrap:
+            return
+        for path, _text in sealed_leaves(self.new):
+            if path not in self.to_encrypt:
+                self.to_encrypt[path] = bound_plaintext(path, self.decrypted.values[path], self.name)
+                self.changes["rewrapped"].append(dotted(path))
 
 
 def _encrypt_values(engine, tree, to_encrypt, key_arns, context, joined, name):
