@@ -53,8 +53,10 @@ options:
       - name: ENVELOPE_KMS_VARS_EXTENSIONS
   cache:
     description:
-      - Keep decrypted files in memory for the rest of the run (each file is decrypted once).
-        With V(false), every evaluation reads and decrypts again.
+      - Keep decrypted files in memory for the rest of the run (each file is read and decrypted
+        once). With V(false), every evaluation reads the file and decrypts its values again; the
+        data keys KMS returned stay in memory either way, so this costs no further KMS C(Decrypt)
+        unless the file changed.
     type: bool
     default: true
     ini:
@@ -121,6 +123,10 @@ notes:
     file overrides the same key in a plain file. Across groups, this plugin's value for a parent
     group overrides the built-in plugin's value for a child group. Keep a secret and its overrides
     in envelope vars files.
+  - The built-in C(host_group_vars) plugin also reads the files inside C(group_vars/<group>/)
+    (they end in C(.yml) or C(.json)) as plain vars files, so without this plugin (or with
+    O(skip_ansible_inventory)) those variables hold the C(envelope-kms:v1:) ciphertext, never the
+    plaintext. Files named C(group_vars/<group>.kms.yml) are read by this plugin only.
   - Files beside the inventory are loaded when the inventory is parsed (stage V(inventory) or
     V(all)); files beside the playbook when a task needs them (V(task) or V(all)).
 seealso:
