@@ -57,4 +57,3 @@ class ActionModule(EnvelopeActionBase):
             return self._find_needle("vars", name)
         except Exception:  # AnsibleError with the paths searched: one line is enough
             raise AnsibleActionFail(f"envelope vars file {name!r} not found (use -vvvvv to see the paths searched)") from None
-
