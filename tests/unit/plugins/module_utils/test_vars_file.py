@@ -234,3 +234,14 @@ def test_dotted_quotes_keys_with_dots():
     assert vf.dotted(("a.b", "c")) == '"a.b".c'
     assert vf.key_path(["a.b", "c"]) == ("a.b", "c")
     assert vf.key_path("db.password") == ("db", "password")
+
+
+def test_several_wrapping_keys_each_unwraps_the_file(kms_server, kms, app_key):
+    dr_key = kms.create_key()["KeyMetadata"]["Arn"]
+    kms_server.start_recording()
+    update = write(Engine(kms), values={"a": "x", "b": "y"}, key_arns=[app_key.arn, dr_key])
+    assert kms_server.kms_calls() == {"GenerateDataKey": 1, "Encrypt": 1}  # one data key, wrapped twice
+    for only in (app_key.arn, dr_key):
+        decrypted = vf.decrypt_tree(Engine(kms), reload(update), NAME, DecryptPolicy.strict([only]))
+        assert decrypted.tree == {"a": "x", "b": "y"}
+    assert inspect_header(vf.unseal(reload(update)["a"], "t")).key_arns == tuple(sorted([app_key.arn, dr_key]))
