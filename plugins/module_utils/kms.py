@@ -26,17 +26,11 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
-from ansible_collections.envelope.kms.plugins.module_utils._envelope.constants import ALIAS_PREFIX
+from ansible_collections.envelope.kms.plugins.module_utils._envelope.constants import ALIAS_PREFIX, KMS_RETRIES
 
 # A user input KMS would reject, caught before any call so the message can say why.
 from ansible_collections.envelope.kms.plugins.module_utils.errors import InputError as KmsInputError  # noqa: F401
 
-# The one retry policy: botocore's standard mode retries throttling (ThrottlingException, ...) and
-# transient errors (KMSInternalException is HTTP 500, DependencyTimeoutException 503) with
-# exponential backoff and jitter, up to this many attempts per call, the first one included. It is
-# client configuration, so it also covers the calls the AWS Encryption SDK makes with our clients.
-# A user's aws_config (amazon.aws's option) is merged over it.
-KMS_RETRIES = {"mode": "standard", "total_max_attempts": 10}
 
 RESERVED_ALIAS_PREFIX = "alias/aws/"
 ALIAS_NAME = re.compile(r"^alias/[a-zA-Z0-9/_-]{1,250}$")

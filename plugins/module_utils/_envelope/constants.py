@@ -38,3 +38,10 @@ RESERVED_CONTEXT_PREFIX = "aws-crypto-"
 PUBLIC_KEY_CONTEXT_KEY = "aws-crypto-public-key"
 KMS_PROVIDER_ID = "aws-kms"
 ALIAS_PREFIX = "alias/"
+
+# The one retry policy: botocore's standard mode retries throttling (ThrottlingException, ...) and
+# transient errors (KMSInternalException is HTTP 500, DependencyTimeoutException 503) with
+# exponential backoff and jitter, up to this many attempts per call, the first one included. It is
+# client configuration, so it also covers the calls the AWS Encryption SDK makes with our clients.
+# A user's aws_config (amazon.aws's option) is merged over it (module_utils/kms.py kms_client).
+KMS_RETRIES = {"mode": "standard", "total_max_attempts": 10}

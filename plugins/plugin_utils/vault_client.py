@@ -1,0 +1,239 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""For internal collection use only: ansible-vault passwords kept in KMS envelopes.
+
+``scripts/envelope-kms-client`` (a vault password client script: ansible-core calls a script whose
+name ends in ``-client`` with ``--vault-id <label>`` and reads the password on its stdout) runs
+``main()``. The vault_rekey action uses ``password_file`` and ``read_password`` too.
+
+Each vault id (label) has one envelope file holding its password, encrypted under a KMS key with
+the encryption context ``{"ansible-vault-id": "<label>"}``, which is checked on every read. Which
+file: ``ENVELOPE_KMS_VAULT_PASSWORD_FILE`` (``{label}`` is replaced), else ``password_file`` in
+the ``[envelope_kms_vault]`` section of the ansible.cfg in use (relative to that file), else
+``vault-passwords/<label>.enc`` beside the inventory that ansible.cfg names (or beside ansible.cfg,
+or in the current directory). The password is only ever held in memory and written to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import os
+import re
+import secrets
+import sys
+
+CONTEXT_KEY = "ansible-vault-id"
+SECTION = "envelope_kms_vault"
+DEFAULT_FILE = os.path.join("vault-passwords", "{label}.enc")
+LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+MAX_PASSWORD = 4096
+VAULT_ID_UNKNOWN_RC = 2  # ansible-core's ClientScriptVaultSecret: "did not find a secret for vault-id"
+PROG = "envelope-kms-client"
+
+
+class ClientError(Exception):
+    """One line for stderr, and the exit status."""
+
+    def __init__(self, message, status=1):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def check_label(label):
+    if not isinstance(label, str) or not LABEL.match(label):
+        raise ClientError(f"invalid vault id {label!r}: use letters, digits, '.', '_' and '-' (at most 128)")
+    return label
+
+
+def context(label):
+    return {CONTEXT_KEY: check_label(label)}
+
+
+# -- which file
+
+def _config_file():
+    path = os.environ.get("ANSIBLE_CONFIG")
+    if path:
+        path = os.path.expanduser(path)
+        if os.path.isdir(path):
+            path = os.path.join(path, "ansible.cfg")
+        return path if os.path.isfile(path) else None
+    for candidate in (os.path.join(os.getcwd(), "ansible.cfg"), os.path.expanduser("~/.ansible.cfg"),
+                      "/etc/ansible/ansible.cfg"):
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def settings():
+    """(the [envelope_kms_vault] options, the ansible.cfg path or None, its inventory setting or None)."""
+    path = _config_file()
+    parser = configparser.ConfigParser(interpolation=None)
+    if path:
+        try:
+            parser.read(path, encoding="utf-8")
+        except (configparser.Error, OSError, UnicodeDecodeError) as error:
+            raise ClientError(f"cannot read {path}: {str(error).splitlines()[0]}") from None
+    options = dict(parser.items(SECTION)) if parser.has_section(SECTION) else {}
+    inventory = parser.get("defaults", "inventory", fallback=None) if path else None
+    return options, path, inventory
+
+
+def password_file(label, options=None, config_path=None, inventory=None):
+    """The envelope file of a vault id, by the rules in this module's docstring."""
+    check_label(label)
+    if options is None:
+        options, config_path, inventory = settings()
+    template = os.environ.get("ENVELOPE_KMS_VAULT_PASSWORD_FILE")
+    base = os.getcwd()
+    if not template and options.get("password_file"):
+        template = options["password_file"]
+        base = os.path.dirname(os.path.abspath(config_path))
+    if not template:
+        template = DEFAULT_FILE
+        base = _default_base(config_path, inventory)
+    path = os.path.expanduser(template.replace("{label}", label))
+    return os.path.normpath(os.path.join(base, path))
+
+
+def _default_base(config_path, inventory):
+    env_inventory = os.environ.get("ANSIBLE_INVENTORY")
+    if env_inventory:
+        first = env_inventory.split(",")[0].strip()
+        return _inventory_dir(os.path.abspath(os.path.expanduser(first)))
+    if config_path:
+        config_dir = os.path.dirname(os.path.abspath(config_path))
+        if inventory:
+            first = inventory.split(",")[0].strip()
+            return _inventory_dir(os.path.join(config_dir, os.path.expanduser(first)))
+        return config_dir
+    return os.getcwd()
+
+
+def _inventory_dir(path):
+    return path if os.path.isdir(path) else os.path.dirname(path)
+
+
+# -- KMS
+
+def _engine(options):
+    try:
+        import boto3  # pylint: disable=import-outside-toplevel
+        import botocore.config  # pylint: disable=import-outside-toplevel
+        import botocore.exceptions  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        raise ClientError(f"the boto3 and botocore Python libraries are required (for {sys.executable})") from None
+    from ansible_collections.envelope.kms.plugins.module_utils.envelope import HAS_ESDK, Engine  # pylint: disable=import-outside-toplevel
+    from ansible_collections.envelope.kms.plugins.module_utils._envelope.constants import KMS_RETRIES  # pylint: disable=import-outside-toplevel
+
+    if not HAS_ESDK:
+        raise ClientError(f"the aws-encryption-sdk Python library (3.3 or later) is required (for {sys.executable})")
+    try:
+        session = boto3.session.Session(profile_name=options.get("profile") or None,
+                                        region_name=options.get("region") or None)
+    except botocore.exceptions.ProfileNotFound as error:
+        raise ClientError(str(error)) from None
+    if not session.region_name:
+        raise ClientError("no AWS region: set AWS_REGION (or a region in the AWS profile, or region in "
+                          f"[{SECTION}] of ansible.cfg)")
+    config = botocore.config.Config(retries=dict(KMS_RETRIES))  # the collection's one retry policy
+    client = session.client("kms", endpoint_url=options.get("endpoint_url") or None, config=config)
+    return Engine(client)
+
+
+def _allowed_key_arns(options):
+    text = os.environ.get("ENVELOPE_KMS_VAULT_ALLOWED_KEY_ARNS") or options.get("allowed_key_arns") or ""
+    return [item.strip() for item in text.split(",") if item.strip()] or None
+
+
+def read_password(label, path, engine, allowed_key_arns=None):
+    """The vault password of ``label`` from the envelope at ``path`` (bytes, without a final newline)."""
+    from ansible_collections.envelope.kms.plugins.module_utils.errors import EnvelopeError  # pylint: disable=import-outside-toplevel
+
+    if not os.path.lexists(path):
+        raise ClientError(f"no envelope for vault id {label} at {path} (create it with --create --key-id KEY)",
+                          VAULT_ID_UNKNOWN_RC)
+    try:
+        plaintext, _facts = engine.decrypt_bytes(path, context(label), allowed_key_arns=allowed_key_arns,
+                                                 max_size=MAX_PASSWORD)
+    except EnvelopeError as error:
+        raise ClientError(error.message) from None
+    password = plaintext.rstrip(b"\r\n")
+    if not password or b"\n" in password or b"\r" in password:
+        raise ClientError(f"{path}: the envelope does not hold a one-line vault password")
+    return password
+
+
+def create_password_file(label, path, engine, key_ids):
+    """Write a new envelope holding a strong random password, unless ``path`` exists (kept as it
+    is). True when one was written."""
+    from ansible_collections.envelope.kms.plugins.module_utils.errors import EnvelopeError  # pylint: disable=import-outside-toplevel
+
+    if os.path.lexists(path):
+        return False
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    password = secrets.token_urlsafe(48).encode("ascii")  # 384 random bits
+    try:
+        engine.encrypt_bytes(password, path, key_ids, context(label), mode=0o600)
+    except EnvelopeError as error:
+        raise ClientError(error.message) from None
+    return True
+
+
+# -- the script
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Print the ansible-vault password of a vault id, read from a KMS envelope.")
+    parser.add_argument("--vault-id", default="default", help="the vault id (label) whose password to print")
+    parser.add_argument("--create", action="store_true",
+                        help="create the envelope with a new random password unless it exists (prints nothing secret)")
+    parser.add_argument("--key-id", action="append", default=[],
+                        help="with --create: the KMS key(s) to wrap the password's data key under (repeat for more)")
+    parser.add_argument("--print-path", action="store_true", help="print the envelope file of the vault id and exit")
+
+    def error(message):
+        raise ClientError(f"{message} (see {PROG} --help)")
+
+    parser.error = error
+    return parser.parse_args(argv)
+
+
+def run(argv):
+    args = parse_args(argv)
+    label = check_label(args.vault_id)
+    options, config_path, inventory = settings()
+    path = password_file(label, options, config_path, inventory)
+    if args.print_path:
+        return (path + "\n").encode("utf-8")
+    if args.create:
+        if not args.key_id:
+            raise ClientError("--create needs --key-id (a KMS key id, ARN or alias)")
+        written = create_password_file(label, path, _engine(options), args.key_id)
+        sys.stderr.write(f"{PROG}: {'created' if written else 'kept the existing'} envelope for vault id {label}: "
+                         f"{path}\n")
+        return b""
+    return read_password(label, path, _engine(options), _allowed_key_arns(options)) + b"\n"
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        out = run(argv)
+    except ClientError as error:
+        sys.stderr.write(f"{PROG}: {error.message}\n")
+        return error.status
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        first = str(error).splitlines()[0] if str(error) else ""
+        sys.stderr.write(f"{PROG}: unexpected {type(error).__name__}: {first}\n")
+        return 1
+    sys.stdout.buffer.write(out)
+    sys.stdout.flush()
+    return 0
