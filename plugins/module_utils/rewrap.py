@@ -30,7 +30,7 @@ def is_pattern(path):
     return any(character in path for character in _GLOB_CHARACTERS)
 
 
-def expand_paths(patterns, max_files=None, max_directories=None):
+def expand_paths(patterns, max_files=None, max_directories=None, verb="rewrap"):
     """([(path as reported, real path or None, problem or None)], [patterns that matched nothing]).
 
     In the order given; each pattern's matches sorted. Patterns (``*``, ``?``, ``[...]``, ``**`` for
@@ -41,11 +41,12 @@ def expand_paths(patterns, max_files=None, max_directories=None):
     file is followed: the file it points at is rewritten, the link stays. A file reached twice is
     handled once. More than ``max_files`` files (default MAX_FILES), or patterns reading more than
     ``max_directories`` directories (MAX_DIRECTORIES), raise EnvelopeError (``too_large``) naming the bound.
+    ``verb`` names the task in messages ('cannot rewrap ...').
     """
     max_files = MAX_FILES if max_files is None else max_files
     entries, unmatched = [], []
     seen = set()
-    walk = _Walk(MAX_DIRECTORIES if max_directories is None else max_directories)
+    walk = _Walk(MAX_DIRECTORIES if max_directories is None else max_directories, verb)
     for pattern in patterns:
         pattern = os.path.expanduser(pattern)
         if is_pattern(pattern):
@@ -53,10 +54,10 @@ def expand_paths(patterns, max_files=None, max_directories=None):
             if not matches:
                 unmatched.append(pattern)
         elif not os.path.exists(pattern):
-            entries.append((pattern, None, f"cannot rewrap {pattern}: no such file"))
+            entries.append((pattern, None, f"cannot {verb} {pattern}: no such file"))
             continue
         elif not os.path.isfile(pattern):
-            entries.append((pattern, None, f"cannot rewrap {pattern}: not a regular file"))
+            entries.append((pattern, None, f"cannot {verb} {pattern}: not a regular file"))
             continue
         else:
             matches = [pattern]
@@ -66,8 +67,8 @@ def expand_paths(patterns, max_files=None, max_directories=None):
                 seen.add(real)
                 entries.append((path, real, None))
                 if len(seen) > max_files:
-                    raise EnvelopeError(f"cannot rewrap {pattern}: the paths select more than {max_files} files, the "
-                                        "most one task rewraps; split the task or narrow the patterns", "too_large")
+                    raise EnvelopeError(f"cannot {verb} {pattern}: the paths select more than {max_files} files, the "
+                                        f"most one task {verb}s; split the task or narrow the patterns", "too_large")
     return entries, unmatched
 
 
@@ -76,8 +77,9 @@ class _Walk:
     starting with a dot), except that ``**`` never enters a symbolic link to a directory nor the
     same directory twice, and every directory read counts against one bound for the whole task."""
 
-    def __init__(self, max_directories):
+    def __init__(self, max_directories, verb="rewrap"):
         self.max_directories = max_directories
+        self.verb = verb
         self.read = 0
         self.pattern = None
 
@@ -106,7 +108,7 @@ class _Walk:
         """The DirEntry objects of a directory, by name; [] when it cannot be read (as glob does)."""
         self.read += 1
         if self.read > self.max_directories:
-            raise EnvelopeError(f"cannot rewrap {self.pattern}: the patterns reach more than {self.max_directories} "
+            raise EnvelopeError(f"cannot {self.verb} {self.pattern}: the patterns reach more than {self.max_directories} "
                                 "directories, the most one task reads; narrow the patterns", "too_large")
         try:
             with os.scandir(directory or os.curdir) as scanned:

@@ -1,0 +1,108 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""envelope.kms.vault_rekey: every vault file and inline !vault value under a tree, from the run's
+vault secrets to the password a KMS envelope holds, in one task.
+
+Two phases, so that a failure leaves every file as it was or wholly rekeyed: first every file is
+read, decrypted and re-encrypted in memory (any failure fails the task before anything is
+written), then each changed file is replaced atomically (temp file beside it, renamed over it).
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible.errors import AnsibleActionFail
+from ansible.parsing.vault import VaultSecret
+
+from ansible_collections.envelope.kms.plugins.module_utils import rewrap as walk
+from ansible_collections.envelope.kms.plugins.module_utils.envelope import write_file_atomic
+from ansible_collections.envelope.kms.plugins.module_utils.errors import InputError
+from ansible_collections.envelope.kms.plugins.plugin_utils import vault_client
+from ansible_collections.envelope.kms.plugins.plugin_utils.action import EnvelopeActionBase
+from ansible_collections.envelope.kms.plugins.plugin_utils.errors import plugin_errors
+from ansible_collections.envelope.kms.plugins.plugin_utils.vars_loader import read_file
+from ansible_collections.envelope.kms.plugins.plugin_utils.vault_files import Rekeyer, VaultFileError
+
+
+class ActionModule(EnvelopeActionBase):
+    TRANSFERS_FILES = False
+
+    ARGUMENT_SPEC = dict(
+        paths=dict(type="list", elements="str", required=True),
+        vault_id=dict(type="str", required=True),
+        password_file=dict(type="path"),
+        allowed_key_arns=dict(type="list", elements="str", no_log=False),
+    )
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        with plugin_errors(AnsibleActionFail):
+            options = self.load_options()
+            try:
+                label = vault_client.check_label(options["vault_id"])
+            except vault_client.ClientError as error:
+                raise InputError(error.message) from None
+            old_secrets = list(getattr(getattr(self._loader, "_vault", None), "secrets", None) or [])
+            if not old_secrets:
+                raise InputError("no vault secret was given to this run: add --vault-id <old label>@prompt (or the "
+                                 "old password file) so the files can be decrypted")
+            patterns = [self._controller_path(pattern) for pattern in options["paths"]]
+            entries, unmatched = walk.expand_paths(patterns, verb="rekey")
+            for pattern in unmatched:
+                self._display.warning(f"envelope.kms.vault_rekey: {pattern} matched no files")
+            password_path = (self._controller_path(options["password_file"]) if options["password_file"]
+                             else vault_client.password_file(label))
+            secret = self._new_secret(label, password_path, options["allowed_key_arns"])
+            rekeyer = Rekeyer(old_secrets, label, VaultSecret(secret))
+            planned = self._plan(entries, rekeyer)
+            if not self._task.check_mode:
+                for real, outcome in planned:
+                    if outcome.changed:
+                        write_file_atomic(real, outcome.text.encode("utf-8"))
+        files = [dict(path=path_of(entries, real), kind=outcome.kind, values=outcome.values, rekeyed=outcome.rekeyed,
+                      changed=outcome.changed) for real, outcome in planned]
+        result.update(
+            changed=any(item["changed"] for item in files),
+            vault_id=label,
+            password_file=password_path,
+            files=[item for item in files if item["kind"]],
+            rekeyed=sorted(item["path"] for item in files if item["changed"]),
+            values_rekeyed=sum(item["rekeyed"] for item in files),
+        )
+        return result
+
+    def _new_secret(self, label, path, allowed_key_arns):
+        try:
+            return vault_client.read_password(label, path, self.engine(), allowed_key_arns)
+        except vault_client.ClientError as error:
+            raise InputError(error.message) from None
+
+    @staticmethod
+    def _plan(entries, rekeyer):
+        planned, failures = [], []
+        for path, real, problem in entries:
+            if problem:
+                failures.append(problem)
+                continue
+            try:
+                planned.append((real, rekeyer.rekey_text(read_file(real), path)))
+            except VaultFileError as error:
+                failures.append(error.message)
+        if failures:
+            raise InputError(f"{len(failures)} of {len(entries)} files cannot be rekeyed, none was changed: "
+                             + "; ".join(failures))
+        return planned
+
+    def _controller_path(self, path):
+        if not os.path.isabs(path):
+            path = self._loader.path_dwim(path)
+        return os.path.normpath(path)
+
+
+def path_of(entries, real):
+    for path, entry_real, _problem in entries:
+        if entry_real == real:
+            return path
+    return real
