@@ -38,6 +38,7 @@ class ActionModule(EnvelopeActionBase):
         remove=dict(type="list", elements="raw", default=[]),
         src=dict(type="path"),
         clear_keys=dict(type="list", elements="raw", default=[]),
+        src_secrets=dict(type="str", default="all", choices=["all", "vaulted"]),
         mode=dict(type="raw"),
     )
 
@@ -74,30 +75,36 @@ class ActionModule(EnvelopeActionBase):
 
     def _request_args(self, options, path):
         values = dict(options["values"] or {})
+        clear_values = dict(options["clear_values"] or {})
+        order = []
         if options["src"]:
-            values = self._merge_src(values, self._controller_path(options["src"]), options["clear_keys"], path)
+            values, clear_values, order = self._merge_src(values, clear_values, self._controller_path(options["src"]),
+                                                          path, options["src_secrets"])
             clear_keys = [vars_file.key_path(item) for item in options["clear_keys"]]
         elif options["clear_keys"]:
             raise InputError("clear_keys applies to src: give clear values in clear_values")
         else:
             clear_keys = []
-        clear_values = dict(options["clear_values"] or {})
         for key in clear_keys:
             value = _pop_leaf(values, key)
             if value is not None:
                 _set_nested(clear_values, key, value)
         mode = resolve_mode(options["mode"]) if options["mode"] is not None else None
         args = dict(values=values, clear_values=clear_values, remove=options["remove"],
-                    encryption_context=options["encryption_context"])
+                    encryption_context=options["encryption_context"], order=order)
         vars_file.Request(path, **args)  # validates values, paths and the context now
         if not os.path.isdir(os.path.dirname(path) or "."):
             raise InputError(f"cannot write {path}: its directory does not exist")
         return args, mode
 
-    def _merge_src(self, values, src, clear_keys, path):
-        """The leaves of a plain (or ansible-vault) vars file, loaded by Ansible's own loader."""
+    def _merge_src(self, values, clear_values, src, path, src_secrets):
+        """(values, clear_values, key paths in file order) with the leaves of a plain or ansible-vault vars file, loaded by
+        Ansible's own loader (vault payloads decrypted in memory with the run's vault secrets). With
+        src_secrets=vaulted only the values that were vault-encrypted (all of a whole-file vault)
+        are secrets; the others stay clear."""
         if os.path.realpath(src) == os.path.realpath(path):
             raise InputError(f"src and path are the same file ({src}): write the envelope vars file elsewhere")
+        whole_file_vault = _is_vault_file(src)
         try:
             data = self._loader.load_from_file(src)
         except Exception as error:  # AnsibleParserError, vault errors: one line
@@ -106,13 +113,21 @@ class ActionModule(EnvelopeActionBase):
             data = {}
         if not isinstance(data, dict):
             raise InputError(f"src {src} must hold a mapping of names to values")
+        order = []
         for key_path, value in vars_file.leaves(data):
+            order.append(list(key_path))
             if vars_file.is_sealed(value):
                 raise InputError(f"src {src}: key {vars_file.dotted(key_path)} is already an envelope value")
-            if _get_nested(values, key_path) is None:
-                _set_nested(values, key_path, value)
-        del clear_keys  # applied by the caller
-        return values
+            if _get_nested(values, key_path) is not None or _get_nested(clear_values, key_path) is not None:
+                continue  # the task's own values win
+            secret = src_secrets == "all" or whole_file_vault or _is_vaulted(value)
+            try:
+                plain = _revealed(value)
+            except Exception as error:  # a payload no vault secret of the run opens
+                raise InputError(f"cannot read src {src}: key {vars_file.dotted(key_path)}: "
+                                 f"{str(error).splitlines()[0]}") from None
+            _set_nested(values if secret else clear_values, key_path, plain)
+        return values, clear_values, order
 
     # -- files
 
@@ -153,3 +168,34 @@ def _pop_leaf(tree, path):
         if node is None:
             return None
     return node.pop(path[-1], None) if isinstance(node, dict) else None
+
+
+def _is_vault_file(path):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(b"$ANSIBLE_VAULT;")) == b"$ANSIBLE_VAULT;"
+    except OSError:
+        return False  # the loader reports it
+
+
+def _is_vaulted(value):
+    """An inline !vault value (ansible-core 2.19's EncryptedString or VaultedValue tag; older cores'
+    AnsibleVaultEncryptedUnicode), or a list holding one."""
+    if isinstance(value, list):
+        return any(_is_vaulted(item) for item in value)
+    try:
+        from ansible.parsing.vault import VaultHelper  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        VaultHelper = None
+    if VaultHelper is not None and VaultHelper.get_ciphertext(value, with_tags=False):
+        return True
+    return type(value).__name__ in ("EncryptedString", "AnsibleVaultEncryptedUnicode")
+
+
+def _revealed(value):
+    """The value with vault payloads decrypted (str() of a vaulted value decrypts it)."""
+    if isinstance(value, list):
+        return [_revealed(item) for item in value]
+    if _is_vaulted(value):
+        return str(value)
+    return value

@@ -364,7 +364,8 @@ class Request:
     keep in clear text, ``remove`` key paths; ``key_arns`` (resolved) and ``encryption_context``
     (None: the file's own)."""
 
-    def __init__(self, name, values=None, clear_values=None, remove=(), key_arns=None, encryption_context=None):
+    def __init__(self, name, values=None, clear_values=None, remove=(), key_arns=None, encryption_context=None,
+                 order=None):
         from ansible_collections.envelope.kms.plugins.module_utils._envelope.inputs import normalize_context  # pylint: disable=import-outside-toplevel
 
         self.name = name
@@ -372,17 +373,24 @@ class Request:
                         for path, value in flatten(values or {}, name)}
         self.clear = dict(flatten(clear_values or {}, name))
         self.remove = [key_path(item) for item in remove or ()]
-        for path in self.clear:
-            if path in self.secrets:
-                raise InputError(f"{name}: key {dotted(path)} is in both values and clear_values")
-        for path in self.remove:
-            if path in self.secrets or path in self.clear:
-                raise InputError(f"{name}: key {dotted(path)} is both set and removed")
-        for path, value in self.clear.items():
-            if is_sealed(value):
-                raise InputError(f"{name}: the clear value of {dotted(path)} starts with {MARKER}")
+        self._check_conflicts()
         self.key_arns = tuple(sorted(key_arns)) if key_arns else None
         self.encryption_context = None if encryption_context is None else normalize_context(encryption_context)
+        # the order new keys go into the file: ``order`` (key paths) first, then the clear values, then the secrets
+        given = [key_path(item) for item in order or ()]
+        self.order = [path for path in dict.fromkeys(given + list(self.clear) + list(self.secrets))
+                      if path in self.clear or path in self.secrets]
+
+    def _check_conflicts(self):
+        for path in self.clear:
+            if path in self.secrets:
+                raise InputError(f"{self.name}: key {dotted(path)} is in both values and clear_values")
+        for path in self.remove:
+            if path in self.secrets or path in self.clear:
+                raise InputError(f"{self.name}: key {dotted(path)} is both set and removed")
+        for path, value in self.clear.items():
+            if is_sealed(value):
+                raise InputError(f"{self.name}: the clear value of {dotted(path)} starts with {MARKER}")
 
 
 def update_tree(engine, tree, request, check_mode=False):
@@ -393,8 +401,11 @@ def update_tree(engine, tree, request, check_mode=False):
     encrypted: new values show as 'encrypted (new)' in the summary."""
     plan = _Plan(engine, tree, request)
     plan.remove()
-    plan.set_clear()
-    plan.set_secrets()
+    for path in request.order:
+        if path in request.clear:
+            plan.set_clear(path, request.clear[path])
+        else:
+            plan.set_secret(path, request.secrets[path][1])
     plan.rewrap_rest()
     if plan.to_encrypt and not plan.key_arns:
         raise InputError(f"{request.name}: key_id is required to encrypt values into a file that has no encrypted "
@@ -438,25 +449,23 @@ class _Plan:
             if remove_leaf(self.new, path):
                 self.changes["removed"].append(dotted(path))
 
-    def set_clear(self):
-        for path, value in self.request.clear.items():
-            old, value = get_leaf(self.tree, path), plain_value(value)
-            if old is not None and not is_sealed(old) and old == value and type(old) is type(value):
-                self.changes["unchanged"].append(dotted(path))
-                continue
-            set_leaf(self.new, path, value, self.name)
-            self._record(path, old)
+    def set_clear(self, path, value):
+        old, value = get_leaf(self.tree, path), plain_value(value)
+        if old is not None and not is_sealed(old) and old == value and type(old) is type(value):
+            self.changes["unchanged"].append(dotted(path))
+            return
+        set_leaf(self.new, path, value, self.name)
+        self._record(path, old)
 
-    def set_secrets(self):
-        for path, (_value, plaintext) in self.request.secrets.items():
-            old = get_leaf(self.tree, path)
-            if (is_sealed(old) and not self.rewrap
-                    and bound_plaintext(path, self.decrypted.values[path], self.name) == plaintext):
-                self.changes["unchanged"].append(dotted(path))
-                continue
-            set_leaf(self.new, path, MARKER, self.name)  # a placeholder (and a check that the path fits)
-            self.to_encrypt[path] = plaintext
-            self._record(path, old)
+    def set_secret(self, path, plaintext):
+        old = get_leaf(self.tree, path)
+        if (is_sealed(old) and not self.rewrap
+                and bound_plaintext(path, self.decrypted.values[path], self.name) == plaintext):
+            self.changes["unchanged"].append(dotted(path))
+            return
+        set_leaf(self.new, path, MARKER, self.name)  # a placeholder (and a check that the path fits)
+        self.to_encrypt[path] = plaintext
+        self._record(path, old)
 
     def rewrap_rest(self):
         if not self.rewrap:

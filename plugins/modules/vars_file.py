@@ -88,6 +88,15 @@ options:
     type: list
     elements: raw
     default: []
+  src_secrets:
+    description:
+      - Which values of O(src) are encrypted. V(all) (besides O(clear_keys)), or V(vaulted), only those
+        that were inline C(!vault) values in O(src) (every value of a whole-file vault), the
+        others being written in clear text. V(vaulted) turns a vars file with inline vault values into
+        an envelope vars file with the same secret and clear keys.
+    type: str
+    choices: [all, vaulted]
+    default: all
   mode:
     description:
       - The permissions of a new file (default V('0600')), as an octal string such as V('0640').
