@@ -1,4 +1,4 @@
-"""make bench: the engine, the copy action and the role's KMS cost, measured against peers in one run.
+"""make bench: the engine, the copy action, the role's KMS cost and envelope vars files, against peers in one run.
 
 Everything is a ratio against a peer measured on the same machine in the same run (the machine is
 shared and noisy), from the median of several rounds in which peers and ours alternate. One-off
@@ -6,7 +6,7 @@ set-up (the moto server, keys, plaintext files, the aws-encryption-cli venv) sta
 parts. Prints a table per section and a summary of the targets, and writes every number to
 .build/bench/results.json. bench/README.md explains each measurement and how to read the table.
 
-Usage: python bench/run.py [--big | --smoke] [--only engine,copy,role,profile] [--rounds N] [--output PATH]
+Usage: python bench/run.py [--big | --smoke] [--only engine,copy,role,profile,vars] [--rounds N] [--output PATH]
 """
 
 import argparse
@@ -618,11 +618,11 @@ PROFILE_ROWS = (
 )
 
 
-def profile_breakdown(paths):
-    """Cumulative seconds and calls for each PROFILE_ROWS entry, summed over the profiles."""
+def profile_breakdown(paths, rows=PROFILE_ROWS):
+    """Cumulative seconds and calls for each entry of ``rows`` (PROFILE_ROWS), summed over the profiles."""
     stats = pstats.Stats(*paths)
     breakdown = []
-    for label, suffix, function in PROFILE_ROWS:
+    for label, suffix, function in rows:
         if suffix is None:  # the profiled run() calls themselves
             breakdown.append(dict(label=label, seconds=stats.total_tt, calls=len(paths)))
             continue
@@ -727,6 +727,130 @@ def print_profile(report):
 
 
 # ---------------------------------------------------------------------------------------------
+# 5. Envelope vars files vs the same vars as plain and ansible-vault files (bench/vars_bench.py)
+
+VARS_SIZES = (1, 10, 100)  # files of vars_bench.VALUES_PER_FILE values each
+VARS_SIZES_SMOKE = (1, 10)
+VARS_HOSTS_SMOKE = 2
+VARS_TARGET_FILES = 10
+VARS_TARGET_RATIO = 1.5  # envelope <= 1.5 x ansible-vault whole-file at VARS_TARGET_FILES files
+
+# Rows of the "why" table: cProfile of ansible-playbook's main process (as PROFILE_ROWS).
+VARS_PROFILE_ROWS = (
+    ("ansible-playbook main process, total", None, None),
+    ("  import the envelope.kms.vars plugin (boto3, aws-encryption-sdk, amazon.aws)", "plugins/vars/vars.py",
+     "<module>"),
+    ("  vars plugins, all calls", "ansible/vars/plugins.py", "get_plugin_vars"),
+    ("    ansible.builtin.host_group_vars", "ansible/plugins/vars/host_group_vars.py", "get_vars"),
+    ("      ansible-vault decrypt (PBKDF2 + AES)", "ansible/parsing/vault/__init__.py", "decrypt_and_get_vault_id"),
+    ("    envelope.kms.vars", "plugins/vars/vars.py", "get_vars"),
+    ("      load a file (vars_loader.load; cache hits included)", "plugin_utils/vars_loader.py", "load"),
+    ("        read the whole file (to hash it)", "plugin_utils/vars_loader.py", "read_file"),
+    ("        engine set-up (boto3 client)", "plugin_utils/vars_loader.py", "engine_for"),
+    ("        decrypt a file (vars_file.decrypt_tree)", "module_utils/vars_file.py", "decrypt_tree"),
+    ("          one value (Engine.decrypt_message)", "module_utils/_envelope/engine.py", "decrypt_message"),
+    ("          KMS API calls (botocore)", "botocore/client.py", "_make_api_call"),
+    ("  wait for the workers (strategy)", "ansible/plugins/strategy/__init__.py", "_wait_on_pending_results"),
+)
+
+
+def bench_vars(server, kms, rounds, smoke, big):
+    import vars_bench  # pylint: disable=import-outside-toplevel  # bench/, this script's folder
+
+    key_arn = kms.create_key(Description="make bench: vars files")["KeyMetadata"]["Arn"]
+    folder = os.path.join(WORK, "vars")
+    remove(folder)
+    bench = vars_bench.VarsBench(folder, server, kms, key_arn, rounds,
+                                 hosts=VARS_HOSTS_SMOKE if smoke else vars_bench.HOSTS, big=big)
+    sizes = VARS_SIZES_SMOKE if smoke else VARS_SIZES
+    report = bench.run(sizes, log)
+    report["rounds"] = bench.rounds
+    report["variants"] = dict(vars_bench.VARIANTS)
+    profile_files = VARS_TARGET_FILES if VARS_TARGET_FILES in sizes else sizes[-1]
+    paths = bench.profile(profile_files)
+    report["profile"] = dict(files=profile_files, paths=paths,
+                             breakdown={variant: profile_breakdown([path], VARS_PROFILE_ROWS)
+                                        for variant, path in paths.items()},
+                             top={variant: top_functions([path]) for variant, path in paths.items()})
+    return report
+
+
+def _kms_cell(runs, action):
+    """The count of ``action`` in each recorded run: '3' when every run made 3, else '3,4,3'."""
+    counts = [run.get(action, 0) for run in runs]
+    return str(counts[0]) if len(set(counts)) == 1 else ",".join(str(count) for count in counts)
+
+
+def _other_kms(runs):
+    other = collections.Counter()
+    for run in runs:
+        other.update({action: count for action, count in run.items() if action != "Decrypt"})
+    return ", ".join(f"{action} {count}" for action, count in sorted(other.items())) or "0"
+
+
+def print_vars(report):
+    log("")
+    log(f"== 5. Envelope vars files vs the same vars as plain and ansible-vault files: ansible-playbook over "
+        f"{report['hosts']} hosts (-f {report['forks']}), one assert using every value; {report['values_per_file']} "
+        "values per file (wall s, median of the rounds, variants alternating)")
+    for block in report["sizes"]:
+        files = block["files"]
+        by_variant = {row["variant"]: row for row in block["results"]}
+        ours = by_variant["envelope"]["median_seconds"]
+        plain = by_variant["plain"]["median_seconds"]
+        rows = []
+        for row in block["results"]:
+            runs = row["kms_calls"]
+            rows.append([row["label"], row["rounds"], fmt(row["median_seconds"]), fmt(row["median_seconds"] / plain),
+                         fmt(ours / row["median_seconds"]),
+                         _kms_cell(runs, "Decrypt") if runs is not None else "-",
+                         _other_kms(runs) if runs is not None else "-"])
+        log("")
+        log(f"-- {files} file(s), {block['values']} values (load average at start {block['loadavg_at_start'][0]:.1f})")
+        print_table(["variant", "rounds", "median s", "x plain", "envelope / this", "KMS Decrypt", "other KMS"], rows)
+        envelope_runs = by_variant["envelope"]["kms_calls"]
+        decrypts = [run.get("Decrypt", 0) for run in envelope_runs]
+        ok = bool(decrypts) and all(count == files for count in decrypts)
+        verdict = target("vars", f"{files} file(s): KMS Decrypt per run", _kms_cell(envelope_runs, "Decrypt"),
+                         f"= {files}", ok,
+                         f"every run ({len(decrypts)}); other KMS requests: {_other_kms(envelope_runs)}")
+        log(f"   target {files} file(s): KMS Decrypt = {files} in every run: {_kms_cell(envelope_runs, 'Decrypt')} "
+            f"{verdict}")
+        vault = by_variant["vault_file"]["median_seconds"]
+        ratio = ours / vault
+        note = (f"envelope {ours:.2f} s, ansible-vault whole file {vault:.2f} s; envelope / inline !vault "
+                f"{ours / by_variant['vault_inline']['median_seconds']:.2f}; envelope / plain {ours / plain:.2f}")
+        if files == VARS_TARGET_FILES:
+            verdict = target("vars", f"{files} files: envelope / ansible-vault whole file", ratio,
+                             f"<= {VARS_TARGET_RATIO}", ratio <= VARS_TARGET_RATIO, note)
+            log(f"   target {files} files: envelope <= {VARS_TARGET_RATIO} x ansible-vault whole file: {ratio:.2f} "
+                f"{verdict} ({note})")
+        else:
+            log(f"   envelope / ansible-vault whole file: {ratio:.2f} (information; {note})")
+        plugin = by_variant["plain_plugin"]["median_seconds"]
+        extra = ours - plugin
+        log(f"   the envelope.kms.vars plugin enabled with no envelope file costs {plugin - plain:+.2f} s over plain "
+            f"files (importing it); the envelope files {extra:+.2f} s over that ({extra / files * 1000:+.0f} ms per "
+            "file, the engine set-up once per run included)")
+    profile = report.get("profile")
+    if profile:
+        log("")
+        log(f"-- why: cProfile of ansible-playbook's main process at {profile['files']} files (one run each; "
+            "cumulative s, (Nx) = calls; indented rows are part of the row above; profiling inflates Python-heavy "
+            "parts; forked workers are not profiled)")
+        variants = list(profile["breakdown"])
+        rows = []
+        for index, profile_row in enumerate(VARS_PROFILE_ROWS):
+            cells = []
+            for variant in variants:
+                part = profile["breakdown"][variant][index]
+                cells.append("-" if part["seconds"] is None else f"{part['seconds']:.3f}"
+                             + (f" ({part['calls']}x)" if part["calls"] > 1 else ""))
+            rows.append([profile_row[0]] + cells)
+        print_table(["part"] + [report["variants"][variant] for variant in variants], rows)
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def summary():
@@ -742,13 +866,15 @@ def summary():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--big", action="store_true",
-                        help="add 1 GiB to the engine sizes; 1 GiB copy; 200 small files; the role with 20 hosts")
-    parser.add_argument("--only", default="engine,copy,role,profile",
-                        help="comma-separated sections: engine, copy, role, profile")
+                        help="add 1 GiB to the engine sizes; 1 GiB copy; 200 small files; the role with 20 hosts; "
+                             "vars: inline !vault at 100 files in every round")
+    parser.add_argument("--only", default="engine,copy,role,profile,vars",
+                        help="comma-separated sections: engine, copy, role, profile, vars")
     parser.add_argument("--smoke", action="store_true",
                         help="tiny sizes and one round: checks that the bench works (a few minutes), measures nothing")
     parser.add_argument("--rounds", type=int, default=0,
-                        help="rounds per measurement (default: engine 3; copy 3 big, 1 small)")
+                        help="rounds per measurement (default: engine 3; copy 3 big, 1 small; vars 3, inline !vault at "
+                             "100 files 1)")
     parser.add_argument("--output", default=os.path.join(BUILD, "results.json"))
     args = parser.parse_args(argv)
     sections = [section.strip() for section in args.only.split(",") if section.strip()]
@@ -809,6 +935,13 @@ def main(argv=None):
             results["profile"] = bench_profile(server, key_arn, big_size, with_loop=args.big)
             section_seconds["profile"] = time.perf_counter() - section_started
             print_profile(results["profile"])
+        if "vars" in sections:
+            vars_sizes = VARS_SIZES_SMOKE if args.smoke else VARS_SIZES
+            log(f"\n5. vars files: {', '.join(str(files) for files in vars_sizes)} file(s)")
+            section_started = time.perf_counter()
+            results["vars"] = bench_vars(server, kms, args.rounds, args.smoke, args.big)
+            section_seconds["vars"] = time.perf_counter() - section_started
+            print_vars(results["vars"])
 
     summary()
     results["targets"] = TARGETS
