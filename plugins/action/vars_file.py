@@ -39,6 +39,7 @@ class ActionModule(EnvelopeActionBase):
         src=dict(type="path"),
         clear_keys=dict(type="list", elements="raw", default=[]),
         src_secrets=dict(type="str", default="all", choices=["all", "vaulted"]),
+        allowed_key_arns=dict(type="list", elements="str", no_log=False),
         mode=dict(type="raw"),
     )
 
@@ -53,12 +54,15 @@ class ActionModule(EnvelopeActionBase):
             tree = self._existing(path)
             engine = self.engine()
             key_arns = engine.resolve_key_arns(options["key_id"]) if options["key_id"] else None
-            request = vars_file.Request(path, key_arns=key_arns, **request_args)
+            request = vars_file.Request(path, key_arns=key_arns, trusted_key_arns=self._trusted(options),
+                                        **request_args)
             before = vars_file.summary(tree) if tree is not None else ""
             update = vars_file.update_tree(engine, tree or {}, request, check_mode=self._task.check_mode)
             changed = update.changed or tree is None
             if changed and not self._task.check_mode:
                 self._write(path, update.text, mode)
+            elif mode is not None and not changed:
+                changed = self._fix_mode(path, mode)
         result.update(
             changed=changed,
             path=path,
@@ -128,6 +132,32 @@ class ActionModule(EnvelopeActionBase):
                                  f"{str(error).splitlines()[0]}") from None
             _set_nested(values if secret else clear_values, key_path, plain)
         return values, clear_values, order
+
+    @staticmethod
+    def _trusted(options):
+        """The keys an existing file may be wrapped under for new secrets to join it without key_id:
+        this task's allowed_key_arns, else the envelope.kms.vars plugin's (ansible.cfg, environment)."""
+        if options["allowed_key_arns"]:
+            return options["allowed_key_arns"]
+        try:
+            from ansible.plugins.loader import vars_loader  # pylint: disable=import-outside-toplevel
+
+            plugin = vars_loader.get("envelope.kms.vars")
+            return plugin.get_option("allowed_key_arns") if plugin is not None else None
+        except Exception:  # pylint: disable=broad-exception-caught
+            return None  # no setting: key_id is then required to add secrets to an existing file
+
+    def _fix_mode(self, path, mode):
+        """An existing file that needs nothing else gets the given mode (a change)."""
+        current = os.stat(path).st_mode & 0o7777
+        if current == mode:
+            return False
+        if not self._task.check_mode:
+            try:
+                os.chmod(path, mode)
+            except OSError as error:
+                raise EnvelopeError(f"cannot set the mode of {path}: {error.strerror}", "io_error", path) from None
+        return True
 
     # -- files
 

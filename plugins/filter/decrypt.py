@@ -13,8 +13,6 @@ from ansible.errors import AnsibleFilterError
 from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.amazon.aws.plugins.plugin_utils.base import AWSPluginBase
-
 from ansible_collections.envelope.kms.plugins.module_utils import vars_file
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     HAS_ESDK,
@@ -24,6 +22,7 @@ from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
 )
 from ansible_collections.envelope.kms.plugins.module_utils.errors import EnvelopeError
 from ansible_collections.envelope.kms.plugins.plugin_utils.errors import plugin_errors
+from ansible_collections.envelope.kms.plugins.plugin_utils.vars_loader import AwsOptions
 
 try:
     from ansible.template import trust_as_template  # noqa: F401  pylint: disable=unused-import
@@ -41,19 +40,6 @@ _ENGINES = {}  # AWS options -> Engine, per process
 _VALUES = {}  # (value, policy, key) -> decrypted value, per process
 
 
-class _Aws(AWSPluginBase):
-    """amazon.aws's plugin base on the filter's keyword arguments (the AWS_* environment otherwise)."""
-
-    def __init__(self, options):
-        self._options = options
-
-    def get_options(self):
-        return self._options
-
-    def _do_fail(self, message):
-        raise AnsibleFilterError(message)
-
-
 def decrypt(value, key=None, encryption_context=None, allowed_key_arns=None, discovery_account_ids=None,
             discovery_partition=None, **aws):
     """The plaintext of one inline envelope value, checked against the decrypt policy; cached per
@@ -66,6 +52,11 @@ def decrypt(value, key=None, encryption_context=None, allowed_key_arns=None, dis
         raise AnsibleFilterError(f"envelope.kms.decrypt filter: expects an envelope value (a string), not {type(value).__name__}")
     if encryption_context is not None and not isinstance(encryption_context, Mapping):
         raise AnsibleFilterError("envelope.kms.decrypt filter: encryption_context must be a dictionary")
+    for name, given in (("allowed_key_arns", allowed_key_arns), ("discovery_account_ids", discovery_account_ids)):
+        if given is not None and not isinstance(given, (str, list, tuple)):
+            raise AnsibleFilterError(f"envelope.kms.decrypt filter: {name} must be a list of strings")
+    allowed_key_arns = [allowed_key_arns] if isinstance(allowed_key_arns, str) else allowed_key_arns
+    discovery_account_ids = [discovery_account_ids] if isinstance(discovery_account_ids, str) else discovery_account_ids
     if "validate_certs" in aws:
         aws["validate_certs"] = boolean(aws["validate_certs"], strict=True)
     path = vars_file.key_path(key) if key is not None else None
@@ -121,7 +112,8 @@ def _engine(aws):
     settings = tuple(sorted((name, repr(value)) for name, value in aws.items()))
     engine = _ENGINES.get(settings)
     if engine is None:
-        engine = _ENGINES[settings] = Engine.for_aws(_Aws(dict(aws)))
+        engine = _ENGINES[settings] = Engine.for_aws(AwsOptions(dict(aws), "envelope.kms.decrypt filter",
+                                                                AnsibleFilterError))
     return engine
 
 

@@ -362,10 +362,12 @@ class Update:
 class Request:
     """A writer's request, validated with no KMS call: ``values`` to encrypt, ``clear_values`` to
     keep in clear text, ``remove`` key paths; ``key_arns`` (resolved) and ``encryption_context``
-    (None: the file's own)."""
+    (None: the file's own); ``trusted_key_arns``: without ``key_arns``, the keys a file may be
+    wrapped under for new secrets to join it (a file replaced in the repository could carry a key
+    someone else controls); ``order``: the key paths in the order new keys go into the file."""
 
     def __init__(self, name, values=None, clear_values=None, remove=(), key_arns=None, encryption_context=None,
-                 order=None):
+                 order=None, trusted_key_arns=None):
         from ansible_collections.envelope.kms.plugins.module_utils._envelope.inputs import normalize_context  # pylint: disable=import-outside-toplevel
 
         self.name = name
@@ -374,7 +376,9 @@ class Request:
         self.clear = dict(flatten(clear_values or {}, name))
         self.remove = [key_path(item) for item in remove or ()]
         self._check_conflicts()
-        self.key_arns = tuple(sorted(key_arns)) if key_arns else None
+        self.key_arns = tuple(sorted(set(key_arns))) if key_arns else None
+        # without key_arns, new secrets join the file's data key only if the file's keys are all in these
+        self.trusted_key_arns = tuple(sorted(set(trusted_key_arns))) if trusted_key_arns else None
         self.encryption_context = None if encryption_context is None else normalize_context(encryption_context)
         # the order new keys go into the file: ``order`` (key paths) first, then the clear values, then the secrets
         given = [key_path(item) for item in order or ()]
@@ -399,6 +403,7 @@ def update_tree(engine, tree, request, check_mode=False):
     text. New values join the file's data key, unless the keys or the context change (the file is
     then rewrapped: every value re-encrypted under a new data key). In check mode nothing is
     encrypted: new values show as 'encrypted (new)' in the summary."""
+    _check_structure(tree, request)  # before any KMS call
     plan = _Plan(engine, tree, request)
     plan.remove()
     for path in request.order:
@@ -419,13 +424,33 @@ def update_tree(engine, tree, request, check_mode=False):
     return Update(plan.new, dump(plan.new, request.name), plan.changes, plan.key_arns, plan.context)
 
 
+def _check_structure(tree, request):
+    """Every set and removal fits the file (a key under a value, a value over a mapping), and new
+    secrets may join the file's keys: checked on the parsed file alone, with no KMS call."""
+    scratch = copy.deepcopy(tree)
+    for path in request.remove:
+        remove_leaf(scratch, path)
+    for path in request.order:
+        set_leaf(scratch, path, None, request.name)
+    existing = header_facts(tree, request.name)
+    if request.secrets and existing and request.key_arns is None:
+        file_keys = set(existing.key_arns)
+        if request.trusted_key_arns is None:
+            raise InputError(f"{request.name}: give key_id (or allowed_key_arns) to add or change encrypted values: the "
+                             f"file's own keys ({', '.join(sorted(file_keys))}) are not trusted by themselves, since a "
+                             "file replaced in the repository could carry a key someone else controls")
+        if not file_keys <= set(request.trusted_key_arns):
+            raise InputError(f"{request.name}: the file is wrapped under {', '.join(sorted(file_keys - set(request.trusted_key_arns)))}, "
+                             "not in allowed_key_arns: give key_id to rewrap it under your key")
+
+
 class _Plan:
     """The new tree of update_tree, before encryption: what changes, what must be encrypted."""
 
     def __init__(self, engine, tree, request):
         self.tree, self.request, self.name = tree, request, request.name
         existing = header_facts(tree, self.name)
-        old_arns = tuple(sorted(existing.key_arns)) if existing else None
+        old_arns = tuple(sorted(set(existing.key_arns))) if existing else None
         self.key_arns = request.key_arns or old_arns
         self.context = request.encryption_context
         if self.context is None:
@@ -441,8 +466,8 @@ class _Plan:
         self.changes = {kind: [] for kind in ("added", "updated", "removed", "rewrapped", "unchanged")}
         self.to_encrypt = {}
 
-    def _record(self, path, old):
-        self.changes["added" if old is None else "updated"].append(dotted(path))
+    def _record(self, path):
+        self.changes["updated" if _present(self.tree, path) else "added"].append(dotted(path))
 
     def remove(self):
         for path in self.request.remove:
@@ -451,21 +476,21 @@ class _Plan:
 
     def set_clear(self, path, value):
         old, value = get_leaf(self.tree, path), plain_value(value)
-        if old is not None and not is_sealed(old) and old == value and type(old) is type(value):
+        if _present(self.tree, path) and not is_sealed(old) and _same(old, value):
             self.changes["unchanged"].append(dotted(path))
             return
         set_leaf(self.new, path, value, self.name)
-        self._record(path, old)
+        self._record(path)
 
     def set_secret(self, path, plaintext):
         old = get_leaf(self.tree, path)
-        if (is_sealed(old) and not self.rewrap
-                and bound_plaintext(path, self.decrypted.values[path], self.name) == plaintext):
-            self.changes["unchanged"].append(dotted(path))
-            return
+        if is_sealed(old) and bound_plaintext(path, self.decrypted.values[path], self.name) == plaintext:
+            if not self.rewrap:
+                self.changes["unchanged"].append(dotted(path))
+            return  # a rewrap re-encrypts it (rewrap_rest), and reports it as rewrapped
         set_leaf(self.new, path, MARKER, self.name)  # a placeholder (and a check that the path fits)
         self.to_encrypt[path] = plaintext
-        self._record(path, old)
+        self._record(path)
 
     def rewrap_rest(self):
         if not self.rewrap:
@@ -474,6 +499,22 @@ class _Plan:
             if path not in self.to_encrypt:
                 self.to_encrypt[path] = bound_plaintext(path, self.decrypted.values[path], self.name)
                 self.changes["rewrapped"].append(dotted(path))
+
+
+def _present(tree, path):
+    node = tree
+    for key in path:
+        if not isinstance(node, Mapping) or key not in node:
+            return False
+        node = node[key]
+    return True
+
+
+def _same(old, new):
+    """Equal with the same JSON types (1, True and 1.0 differ; so do [1] and [true])."""
+    def canonical(value):
+        return json.dumps(value, sort_keys=True, default=str)
+    return canonical(old) == canonical(new)
 
 
 def _encrypt_values(engine, tree, to_encrypt, key_arns, context, joined, name):

@@ -23,6 +23,11 @@ description:
     path, and all values must share the file's data key, so moved or swapped values fail with one
     line naming the file and the key.
   - The result is always C(no_log); decrypted values are never templated again.
+  - Precedence is that of host facts, not of M(ansible.builtin.include_vars) (which ansible-core
+    treats specially by name), so play C(vars) override these values. Ansible drops keys that are
+    connection variables (C(ansible_become_password), ...) with a warning, and with
+    C(inject_facts_as_vars=false) the values are only under C(ansible_facts). The
+    P(envelope.kms.vars#vars) plugin has none of these limits.
 author:
   - envelope.kms developers (!UNKNOWN)
 options:

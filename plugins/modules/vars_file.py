@@ -31,7 +31,8 @@ description:
   - Writes a temp file beside O(path) and renames it over O(path), so readers see the old file or
     the new one. Plaintext stays in memory; the result and the diff name keys, never values.
   - The file is written in one canonical layout (block YAML in the file's key order, a two-line
-    comment at the top). Comments added by hand are not kept.
+    comment at the top; JSON with two-space indents for a C(.json) name). Comments added by hand
+    are not kept.
 author:
   - envelope.kms developers (!UNKNOWN)
 options:
@@ -46,14 +47,18 @@ options:
     description:
       - The KMS keys (key id, key ARN, alias name or alias ARN) that wrap the file's data key. The
         first generates it and each other one wraps it too, for another region or account.
-      - Required for a file that has no encrypted value yet. For an existing file it defaults to the
-        file's own keys. When it resolves to other keys (an alias re-pointed to a new key), the whole
-        file is rewrapped.
+      - Required for a file that has no encrypted value yet, and to add or change encrypted values in
+        an existing file unless O(allowed_key_arns) vouches for the file's keys. A file replaced in
+        the repository could carry a key someone else controls, and new secrets would join it. When
+        it resolves to other keys than the file's (an alias re-pointed to a new key), the whole file
+        is rewrapped.
+      - Without it (removals, clear values, or new values vouched for by O(allowed_key_arns)), the
+        file keeps its own keys.
     type: list
     elements: str
   encryption_context:
     description:
-      - The encryption context of every value, such as C(env=prod). Readers can require it (the
+      - The encryption context of every value, a mapping such as C(env) to V(prod). Readers can require it (the
         vars plugin's C(encryption_context)), which binds a file to where it may be used.
       - Defaults to the file's own (V({}) for a new file). A different context rewraps the whole file.
     type: dict
@@ -97,10 +102,20 @@ options:
     type: str
     choices: [all, vaulted]
     default: all
+  allowed_key_arns:
+    description:
+      - Key ARNs an existing file may be wrapped under for new or changed encrypted values to join
+        its data key without O(key_id). Defaults to the P(envelope.kms.vars#vars) plugin's
+        C(allowed_key_arns) (ansible.cfg C([envelope_kms_vars]) or E(ENVELOPE_KMS_VARS_ALLOWED_KEY_ARNS)).
+      - With neither this nor O(key_id), adding or changing encrypted values in an existing file fails
+        before any KMS call.
+    type: list
+    elements: str
   mode:
     description:
       - The permissions of a new file (default V('0600')), as an octal string such as V('0640').
-        An existing file keeps its own unless this is given.
+        An existing file keeps its own unless this is given; given, it is applied (a change) even
+        when no value changes.
     type: raw
 extends_documentation_fragment:
   - amazon.aws.common.modules

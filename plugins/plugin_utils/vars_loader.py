@@ -20,6 +20,8 @@ import os
 from ansible.errors import AnsibleError
 from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.amazon.aws.plugins.plugin_utils.base import AWSPluginBase
+
 from ansible_collections.envelope.kms.plugins.module_utils import vars_file
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.io import open_regular
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import HAS_ESDK, Engine
@@ -36,6 +38,22 @@ else:
 
 _ENGINES = {}  # AWS settings -> Engine (clients, providers, the data keys of shared-key messages)
 _FILES = {}  # (real path, sha256, policy) -> decrypted tree
+_STATS = {}  # (path, policy) -> (stat signature, decrypted tree): a file unchanged on disk is not even read
+
+
+class AwsOptions(AWSPluginBase):
+    """amazon.aws's plugin base on a dict of AWS options (for plugins that are not AWS plugins)."""
+
+    def __init__(self, options, name, error_class=AnsibleError):
+        self._options = options
+        self._name = name
+        self._error_class = error_class
+
+    def get_options(self):
+        return self._options
+
+    def _do_fail(self, message):
+        raise self._error_class(f"{self._name}: {message}")
 
 
 def engine_for(plugin, settings):
@@ -61,18 +79,39 @@ def read_file(path):
 
 def load(engine_factory, path, policy, cache=True):
     """The decrypted tree of the envelope vars file at ``path`` (values marked unsafe: never
-    templated). ``engine_factory()`` is only called when something needs decrypting."""
+    templated). ``engine_factory()`` is only called when something needs decrypting.
+
+    With ``cache``, a file whose stat signature (device, inode, size, mtime, ctime) is the one of
+    its last read is not read again; else it is read and known content (SHA-256) is not decrypted
+    again. The caches hold the decrypted values in this process's memory only."""
+    stat_key = (path, repr(policy))
+    signature = _signature(path) if cache else None
+    if signature is not None:
+        known = _STATS.get(stat_key)
+        if known is not None and known[0] == signature:
+            return known[1]
     data = read_file(path)
     key = (os.path.realpath(path), hashlib.sha256(data).digest(), repr(policy))
     tree = _FILES.get(key) if cache else None
     if tree is None:
         tree = vars_file.parse(data, path)
         if vars_file.sealed_leaves(tree):
-            tree = vars_file.decrypt_tree(engine_factory(), tree, path, policy).tree
+            engine = engine_factory()
+            tree = vars_file.decrypt_tree(engine, tree, path, engine.policy(policy)).tree
         tree = wrap_var(tree)
         if cache:
             _FILES[key] = tree
+    if signature is not None:
+        _STATS[stat_key] = (signature, tree)
     return tree
+
+
+def _signature(path):
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None  # read_file says why
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 def is_vars_file_name(name, extensions):

@@ -9,9 +9,10 @@ short_description: Load KMS-encrypted group_vars and host_vars (envelope vars fi
 version_added: 0.2.0
 description:
   - Loads envelope vars files (names ending in C(.kms.yml), C(.kms.yaml) or C(.kms.json)) from the
-    C(group_vars/) and C(host_vars/) folders beside the inventory and the playbook, exactly where
-    and in the order the built-in C(host_group_vars) plugin finds plain vars files
-    (C(group_vars/prod.kms.yml), or any such file under C(group_vars/prod/)).
+    C(group_vars/) and C(host_vars/) folders beside the inventory and the playbook, where the
+    built-in C(host_group_vars) plugin looks for plain vars files. For a group C(prod) that is every
+    C(group_vars/prod.kms.*) file, then every envelope vars file under C(group_vars/prod/), in name
+    order (files and folders starting with a dot or ending in C(~) are skipped).
   - An envelope vars file is plain YAML or JSON whose secret values are KMS envelopes (AWS
     Encryption SDK messages, base64 after an C(envelope-kms:v1:) marker); keys and clear values
     stay readable. Write them with M(envelope.kms.vars_file) or the C(envelope.kms.set_secret)
@@ -25,9 +26,10 @@ description:
     file fails the load with one line naming the file and the key.
   - Decrypted values are marked unsafe (never templated, even if they hold C({{ }})). Ansible does
     not print variables unless a task asks for them, at any verbosity.
-  - Enable it beside the built-in plugin, in C(ansible.cfg) C([defaults]) with
+  - Enable it after the built-in plugin, in C(ansible.cfg) C([defaults]) with
     C(vars_plugins_enabled = host_group_vars,envelope.kms.vars), or with
-    E(ANSIBLE_VARS_ENABLED=host_group_vars,envelope.kms.vars).
+    E(ANSIBLE_VARS_ENABLED=host_group_vars,envelope.kms.vars). Listed before it, the built-in
+    plugin's reading of C(group_vars/prod/*.kms.yml) as plain YAML would win, and a warning says so.
 author:
   - envelope.kms developers (!UNKNOWN)
 requirements:
@@ -140,27 +142,28 @@ import json
 import os
 import sys
 
+from ansible import constants as C
 from ansible.errors import AnsibleParserError
 from ansible.inventory.group import Group
 from ansible.inventory.host import Host
 from ansible.plugins.vars import BaseVarsPlugin
+from ansible.utils.display import Display
 from ansible.utils.path import basedir
 from ansible.utils.vars import combine_vars
 
-from ansible_collections.amazon.aws.plugins.plugin_utils.base import AWSPluginBase
-
-from ansible_collections.envelope.kms.plugins.module_utils.envelope import DecryptPolicy
-from ansible_collections.envelope.kms.plugins.module_utils.errors import EnvelopeError
-from ansible_collections.envelope.kms.plugins.plugin_utils import vars_loader
+# Everything else (amazon.aws, boto3, the AWS Encryption SDK: about 0.4 s of imports) is imported
+# only once a directory holds an envelope vars file, so enabling the plugin costs a run without
+# any next to nothing.
 
 AWS_OPTIONS = ("access_key", "secret_key", "session_token", "profile", "endpoint_url", "region")
+BUILTIN = ("host_group_vars", "ansible.builtin.host_group_vars")
+NAMES = ("envelope.kms.vars",)
+_WARNED = []
+display = Display()
 
 
-class VarsModule(AWSPluginBase, BaseVarsPlugin):
+class VarsModule(BaseVarsPlugin):
     is_stateless = True
-
-    def _do_fail(self, message):
-        raise AnsibleParserError(message)
 
     def get_vars(self, loader, path, entities, cache=True):
         if not isinstance(entities, list):
@@ -168,60 +171,64 @@ class VarsModule(AWSPluginBase, BaseVarsPlugin):
         if self.get_option("skip_ansible_inventory") and os.path.basename(sys.argv[0]) == "ansible-inventory":
             return {}
         extensions = tuple(self.get_option("valid_extensions"))
-        use_cache = bool(self.get_option("cache")) and cache
         base = os.path.realpath(basedir(path))
+        found = [(entity, name) for entity in entities for name in _files(base, entity, extensions)]
+        if not found:
+            return {}
+        _warn_about_order()
+        from ansible_collections.envelope.kms.plugins.module_utils.errors import EnvelopeError  # pylint: disable=import-outside-toplevel
+        from ansible_collections.envelope.kms.plugins.plugin_utils import vars_loader  # pylint: disable=import-outside-toplevel
+
+        use_cache = bool(self.get_option("cache")) and cache
         data = {}
-        policy = None
-        for entity in entities:
-            for found in self._files(base, entity, extensions):
-                if policy is None:
-                    policy = self._policy()
-                try:
-                    new = vars_loader.load(self._engine, found, policy, cache=use_cache)
-                    data = combine_vars(data, new) if new else data
-                except EnvelopeError as error:
-                    raise AnsibleParserError(f"envelope.kms.vars: {error.message}") from None
-        return data
-
-    # -- which files
-
-    @staticmethod
-    def _files(base, entity, extensions):
-        if isinstance(entity, Host):
-            subdir = "host_vars"
-        elif isinstance(entity, Group):
-            subdir = "group_vars"
-        else:
-            raise AnsibleParserError(f"Supplied entity must be Host or Group, got {type(entity)} instead")
-        name = entity.name
-        if not name or name.startswith(os.path.sep):
-            return []
-        folder = os.path.join(base, subdir)
-        if not os.path.isdir(folder):
-            return []
-        found = [os.path.join(folder, name + extension) for extension in extensions]
-        found = [path for path in found if os.path.isfile(path)]
-        entity_dir = os.path.join(folder, name)
-        if os.path.isdir(entity_dir):
-            found.extend(_walk(entity_dir, extensions))
-        return found
-
-    # -- how to decrypt
-
-    def _policy(self):
         try:
-            return DecryptPolicy.from_options(dict(
-                encryption_context=_context(self.get_option("encryption_context")),
-                allowed_key_arns=self.get_option("allowed_key_arns"),
-                discovery_account_ids=self.get_option("discovery_account_ids"),
-            ))
+            policy = self._policy()
+            for _entity, name in found:
+                new = vars_loader.load(self._engine, name, policy, cache=use_cache)
+                data = combine_vars(data, new) if new else data
         except EnvelopeError as error:
             raise AnsibleParserError(f"envelope.kms.vars: {error.message}") from None
+        return data
+
+    def _policy(self):
+        from ansible_collections.envelope.kms.plugins.module_utils.envelope import DecryptPolicy  # pylint: disable=import-outside-toplevel
+
+        return DecryptPolicy.from_options(dict(
+            encryption_context=_context(self.get_option("encryption_context")),
+            allowed_key_arns=self.get_option("allowed_key_arns"),
+            discovery_account_ids=self.get_option("discovery_account_ids"),
+        ))
 
     def _engine(self):
-        self.require_aws_sdk()
-        settings = tuple((name, repr(self.get_option(name))) for name in AWS_OPTIONS)
-        return vars_loader.engine_for(self, settings)
+        from ansible_collections.envelope.kms.plugins.plugin_utils import vars_loader  # pylint: disable=import-outside-toplevel
+
+        options = {name: self.get_option(name) for name in AWS_OPTIONS}
+        return vars_loader.engine_for(vars_loader.AwsOptions(options, "envelope.kms.vars", AnsibleParserError),
+                                      tuple((name, repr(value)) for name, value in sorted(options.items())))
+
+
+def _files(base, entity, extensions):
+    """The envelope vars files of a host or group under base: group_vars/<name>.kms.yml (any of the
+    extensions) and every such file under group_vars/<name>/ (host_vars/ for a host)."""
+    if isinstance(entity, Host):
+        subdir = "host_vars"
+    elif isinstance(entity, Group):
+        subdir = "group_vars"
+    else:
+        raise AnsibleParserError(f"Supplied entity must be Host or Group, got {type(entity)} instead")
+    name = entity.name
+    if not name or name.startswith(os.path.sep):
+        return []
+    folder = os.path.join(base, subdir)
+    if not os.path.isdir(folder):
+        return []
+    # lexists: a directory or FIFO by that name is not skipped but refused, with one line, when read
+    found = [path for path in (os.path.join(folder, name + extension) for extension in extensions)
+             if os.path.lexists(path)]
+    entity_dir = os.path.join(folder, name)
+    if os.path.isdir(entity_dir):
+        found.extend(_walk(entity_dir, extensions))
+    return found
 
 
 def _walk(folder, extensions):
@@ -231,11 +238,26 @@ def _walk(folder, extensions):
         if entry.startswith(".") or entry.endswith("~"):
             continue
         path = os.path.join(folder, entry)
-        if os.path.isdir(path):
-            found.extend(_walk(path, extensions))
-        elif vars_loader.is_vars_file_name(entry, extensions):
+        if any(entry.endswith(extension) for extension in extensions):
             found.append(path)
+        elif os.path.isdir(path):
+            found.extend(_walk(path, extensions))
     return found
+
+
+def _warn_about_order():
+    """host_group_vars also reads group_vars/<name>/*.kms.yml as plain YAML: listed after this
+    plugin, its ciphertext strings would win. Say so once."""
+    if _WARNED:
+        return
+    _WARNED.append(True)
+    enabled = [str(name) for name in (C.VARIABLE_PLUGINS_ENABLED or [])]
+    ours = [index for index, name in enumerate(enabled) if name in NAMES]
+    builtin = [index for index, name in enumerate(enabled) if name in BUILTIN]
+    if ours and builtin and max(builtin) > min(ours):
+        display.warning("envelope.kms.vars is enabled before host_group_vars: variables of envelope vars files inside "
+                        "group_vars/<name>/ folders would hold their ciphertext. List it after: "
+                        "vars_plugins_enabled = host_group_vars,envelope.kms.vars")
 
 
 def _context(text):

@@ -50,6 +50,11 @@ def test_set_secret_prompts_without_echo_and_keeps_other_values(playbook, kms, a
     first_text = open(path, encoding="utf-8").read()
     assert _load(kms, path, app_key.arn) == {"db": {"password": secret}}
 
+    # an existing file: its keys are trusted only when key_id or allowed_key_arns vouches for them
+    status, output = _set_secret(playbook, tmp_path, [("Value of token", other), ("confirm", other)], "-e", "key=token")
+    assert status != 0 and "give key_id (or allowed_key_arns)" in output, output
+    assert other not in output
+    playbook.environment["ENVELOPE_KMS_VARS_ALLOWED_KEY_ARNS"] = app_key.arn  # as [envelope_kms_vars] would
     status, output = _set_secret(playbook, tmp_path, [("Value of token", other), ("confirm", other)], "-e", "key=token")
     assert status == 0, output
     assert other not in output and "token added to" in output

@@ -87,9 +87,11 @@ def test_edit_remove_check_mode_src_with_diff(playbook, kms, kms_server, app_key
     plain = write_text(os.path.join(folder, "plain.yml"),
                        "db:\n  password: src-password-51fe0c\n  host: db.internal\nport: 6432\ndebug: true\n")
     tasks = [
-        vars_file_task("Edit", path=files["edit"], values={"db": {"password": NEW_PASSWORD}, "api": {"token": TOKEN}}),
+        vars_file_task("Edit", path=files["edit"], values={"db": {"password": NEW_PASSWORD}, "api": {"token": TOKEN}},
+                       key_id="alias/app"),
         vars_file_task("Remove", path=files["remove"], remove=["db.user", "not.there"]),
-        dict(vars_file_task("Check existing", path=files["check"], values={"extra": "check-secret-44a1"}),
+        dict(vars_file_task("Check existing", path=files["check"], values={"extra": "check-secret-44a1"},
+                            allowed_key_arns=[app_key.arn]),
              check_mode=True),
         dict(vars_file_task("Check new", path=files["new"], key_id="alias/app", values={"a": "check-secret-44a1"}),
              check_mode=True),

@@ -80,8 +80,9 @@ def test_a_value_decrypts_alone_with_the_plain_library(made, app_key, kms_server
     assert header.encryption_context["env"] == "prod"
 
 
-def test_editing_one_value_changes_only_its_line(kms, made):
-    update = write(Engine(kms), reload(made), values={"token": "new-token", "db": {"password": "pw-1"}})
+def test_editing_one_value_changes_only_its_line(kms, made, app_key):
+    update = write(Engine(kms), reload(made), values={"token": "new-token", "db": {"password": "pw-1"}},
+                   key_arns=[app_key.arn])
     before, after = made.text.splitlines(), update.text.splitlines()
     assert len(before) == len(after)
     changed = [(old, new) for old, new in zip(before, after) if old != new]
@@ -91,7 +92,7 @@ def test_editing_one_value_changes_only_its_line(kms, made):
 
 def test_new_values_join_the_file_data_key_without_generate_data_key(kms_server, kms, made, app_key):
     kms_server.start_recording()
-    update = write(Engine(kms), reload(made), values={"extra": "x"})
+    update = write(Engine(kms), reload(made), values={"extra": "x"}, trusted_key_arns=[app_key.arn])
     assert kms_server.kms_calls() == {"Decrypt": 1}
     kms_server.start_recording()
     decrypted = vf.decrypt_tree(Engine(kms), reload(update), NAME, DecryptPolicy.strict([app_key.arn]))
@@ -99,8 +100,9 @@ def test_new_values_join_the_file_data_key_without_generate_data_key(kms_server,
     assert kms_server.kms_calls() == {"Decrypt": 1}
 
 
-def test_unchanged_request_is_not_a_change(kms, made):
-    again = write(Engine(kms), reload(made), values={"token": "t0k"}, clear_values={"db_host": "db.internal"})
+def test_unchanged_request_is_not_a_change(kms, made, app_key):
+    again = write(Engine(kms), reload(made), values={"token": "t0k"}, clear_values={"db_host": "db.internal"},
+                  key_arns=[app_key.arn, app_key.arn])  # a key named twice is one key
     assert not again.changed and again.text == made.text
 
 
@@ -190,11 +192,42 @@ def test_key_id_required_for_a_file_without_encrypted_values(kms_server, kms):
     assert kms_server.kms_calls() == {}
 
 
-def test_value_under_a_mapping_and_mapping_over_a_value_are_refused(kms, made):
+def test_value_under_a_mapping_and_mapping_over_a_value_are_refused_before_kms(kms_server, kms, made, app_key):
+    kms_server.start_recording()
     with pytest.raises(InputError, match="key token holds a value, not a mapping"):
-        write(Engine(kms), reload(made), values={"token": {"inner": "x"}})
+        write(Engine(kms), reload(made), values={"token": {"inner": "x"}}, key_arns=[app_key.arn])
     with pytest.raises(InputError, match="key db is a mapping in the file"):
-        write(Engine(kms), reload(made), values={"db": "flat"})
+        write(Engine(kms), reload(made), clear_values={"db": "flat"})
+    assert "Decrypt" not in kms_server.kms_calls()
+
+
+def test_new_secrets_never_join_a_file_under_keys_nobody_vouched_for(kms_server, kms, made, app_key):
+    """A file replaced in the repository by one under someone else's key must not receive new secrets."""
+    other = kms.create_key()["KeyMetadata"]["Arn"]
+    kms_server.start_recording()
+    with pytest.raises(InputError, match="give key_id .or allowed_key_arns. to add or change encrypted values"):
+        write(Engine(kms), reload(made), values={"token": "new"})
+    with pytest.raises(InputError, match=f"the file is wrapped under {app_key.arn}, not in allowed_key_arns"):
+        write(Engine(kms), reload(made), values={"token": "new"}, trusted_key_arns=[other])
+    assert kms_server.kms_calls() == {}
+    # key_id names another key: everything is rewrapped under it, nothing joins the old data key
+    update = write(Engine(kms), reload(made), values={"token": "new"}, key_arns=[other])
+    assert {inspect_header(vf.unseal(text, "t")).key_arns for _p, text in vf.sealed_leaves(reload(update))} == {(other,)}
+    # removals and clear values need no key
+    assert write(Engine(kms), reload(made), remove=["token"], clear_values={"note": "x"}).changed
+
+
+def test_clear_values_compare_by_json_type(kms, made):
+    tree = reload(write(Engine(kms), reload(made), clear_values={"cn": None, "lst": [1]}))
+    assert not write(Engine(kms), tree, clear_values={"cn": None, "lst": [1]}).changed
+    update = write(Engine(kms), tree, clear_values={"lst": [True]})
+    assert update.changes["updated"] == ["lst"] and reload(update)["lst"] == [True]
+
+
+def test_a_rewrap_reports_unchanged_values_as_rewrapped(kms, made):
+    other = kms.create_key()["KeyMetadata"]["Arn"]
+    update = write(Engine(kms), reload(made), values={"token": "t0k"}, key_arns=[other])
+    assert "token" in update.changes["rewrapped"] and not update.changes["updated"]
 
 
 def test_check_mode_encrypts_nothing(kms_server, kms, app_key):
