@@ -218,6 +218,8 @@ def run(argv):
         sys.stderr.write(f"{PROG}: {'created' if written else 'kept the existing'} envelope for vault id {label}: "
                          f"{path}\n")
         return b""
+    if not os.path.lexists(path):
+        read_password(label, path, None)  # the "unknown vault id" error, before any AWS set-up
     return read_password(label, path, _engine(options), _allowed_key_arns(options)) + b"\n"
 
 
