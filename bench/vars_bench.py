@@ -63,7 +63,7 @@ def file_values(file_index):
     """The VALUES_PER_FILE values of file ``file_index``: the same in every variant and every run."""
     rng = random.Random(f"make-bench-vars-{file_index}")
     alphabet = string.ascii_letters + string.digits
-    return {var_name(file_index, index): "".join(rng.choice(alphabet) for _ in range(VALUE_LENGTH))
+    return {var_name(file_index, index): "".join(rng.choice(alphabet) for _position in range(VALUE_LENGTH))
             for index in range(VALUES_PER_FILE)}
 
 

@@ -9,12 +9,10 @@ import yaml
 
 from ansible_collections.envelope.kms.plugins.module_utils import vars_file as vf
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import DecryptPolicy, Engine
-
+from tests.harness.playbook import ANSIBLE_PLAYBOOK
 
 
 def _bin(name):
-    from tests.harness.playbook import ANSIBLE_PLAYBOOK  # pylint: disable=import-outside-toplevel
-
     return os.path.join(os.path.dirname(ANSIBLE_PLAYBOOK), name)
 
 
