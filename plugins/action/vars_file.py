@@ -16,6 +16,7 @@ import os
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.envelope.kms.plugins.module_utils import vars_file
+from ansible_collections.envelope.kms.plugins.module_utils._envelope.io import file_kind
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import write_file_atomic
 from ansible_collections.envelope.kms.plugins.module_utils.errors import EnvelopeError, InputError
 from ansible_collections.envelope.kms.plugins.module_utils.file_attrs import resolve_mode
@@ -108,6 +109,12 @@ class ActionModule(EnvelopeActionBase):
         are secrets; the others stay clear."""
         if os.path.realpath(src) == os.path.realpath(path):
             raise InputError(f"src and path are the same file ({src}): write the envelope vars file elsewhere")
+        try:
+            kind = file_kind(os.stat(src).st_mode)
+        except OSError as error:
+            raise InputError(f"cannot read src {src}: {error.strerror}") from None
+        if kind != "regular file":
+            raise InputError(f"src {src} is {kind}, not a regular file")
         whole_file_vault = _is_vault_file(src)
         try:
             data = self._loader.load_from_file(src)

@@ -52,6 +52,10 @@ class ActionModule(EnvelopeActionBase):
             entries, unmatched = walk.expand_paths(patterns, verb="rekey")
             for pattern in unmatched:
                 self._display.warning(f"envelope.kms.vault_rekey: {pattern} matched no files")
+            problems = [problem for _path, _real, problem in entries if problem]
+            if problems:  # before the KMS call that reads the new password
+                raise InputError(f"{len(problems)} of {len(entries)} paths cannot be rekeyed, none was changed: "
+                                 + "; ".join(problems))
             password_path = (self._controller_path(options["password_file"]) if options["password_file"]
                              else vault_client.password_file(label))
             secret = self._new_secret(label, password_path, options["allowed_key_arns"])

@@ -58,7 +58,11 @@ def decrypt(value, key=None, encryption_context=None, allowed_key_arns=None, dis
     allowed_key_arns = [allowed_key_arns] if isinstance(allowed_key_arns, str) else allowed_key_arns
     discovery_account_ids = [discovery_account_ids] if isinstance(discovery_account_ids, str) else discovery_account_ids
     if "validate_certs" in aws:
-        aws["validate_certs"] = boolean(aws["validate_certs"], strict=True)
+        try:
+            aws["validate_certs"] = boolean(aws["validate_certs"], strict=True)
+        except TypeError:
+            raise AnsibleFilterError("envelope.kms.decrypt filter: validate_certs must be a boolean (true or false), "
+                                     f"not {aws['validate_certs']!r}") from None
     path = vars_file.key_path(key) if key is not None else None
     with plugin_errors(AnsibleFilterError):
         policy = DecryptPolicy.from_options(dict(encryption_context=dict(encryption_context or {}),

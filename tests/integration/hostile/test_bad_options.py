@@ -58,6 +58,11 @@ class Cases:
             terms, options = args
             words = [repr(term) for term in terms] + [f"{key}={value!r}" for key, value in {**options, **aws}.items()]
             task = {"ansible.builtin.set_fact": {"value": "{{ lookup('envelope.kms.decrypt', " + ", ".join(words) + ") }}"}}
+        elif plugin == "filter":
+            value, options = args
+            words = [f"{key}={option!r}" for key, option in {**options, **aws}.items()]
+            task = {"ansible.builtin.set_fact": {"value": "{{ " + repr(value) + " | envelope.kms.decrypt("
+                                                          + ", ".join(words) + ") }}"}}
         else:
             task = {plugin: {**args, **aws}}
         task = {"name": name, **task, "ignore_errors": True}
@@ -406,6 +411,75 @@ def controller_cases(cases, scene, app_key):
               r"discovery_partition|requires")
 
 
+def variables_cases(cases, scene, app_key):
+    """The secrets-as-variables plugins: the vars_file, load_vars and vault_rekey actions, the filter."""
+    new = os.path.join(scene.dir, "new.kms.yml")
+    vars_file = "envelope.kms.vars_file"
+    cases.add("vars_file: unknown option", vars_file, {"path": new, "key_id": "alias/app", "valuez": {}}, UNKNOWN,
+              created=[new])
+    cases.add("vars_file: values not a mapping", vars_file, {"path": new, "key_id": "alias/app", "values": ["x"]},
+              r"values", created=[new])
+    cases.add("vars_file: no key for a new file", vars_file, {"path": new, "values": {"a": "x"}}, r"key_id is required",
+              created=[new])
+    cases.add("vars_file: directory missing", vars_file, {"path": scene.nodir, "key_id": "alias/app",
+                                                          "values": {"a": "x"}}, r"directory does not exist")
+    cases.add("vars_file: path a directory", vars_file, {"path": scene.adir, "key_id": "alias/app",
+                                                         "values": {"a": "x"}}, NOT_REGULAR)
+    cases.add("vars_file: path a FIFO", vars_file, {"path": scene.fifo(cases), "key_id": "alias/app",
+                                                    "values": {"a": "x"}}, NOT_REGULAR, fifo=True)
+    cases.add("vars_file: src a FIFO", vars_file, {"path": new, "key_id": "alias/app", "src": scene.fifo(cases)},
+              NOT_REGULAR, created=[new], fifo=True)
+    cases.add("vars_file: src /dev/zero", vars_file, {"path": new, "key_id": "alias/app", "src": "/dev/zero"},
+              NOT_REGULAR, created=[new], fifo=True)
+    cases.add("vars_file: src missing", vars_file, {"path": new, "key_id": "alias/app", "src": scene.missing},
+              MISSING, created=[new])
+    cases.add("vars_file: mode 0999", vars_file, {"path": new, "key_id": "alias/app", "values": {"a": "x"},
+                                                  "mode": "0999"}, r"mode", created=[new])
+    cases.add("vars_file: encryption_context a string", vars_file,
+              {"path": new, "key_id": "alias/app", "values": {"a": "x"}, "encryption_context": "app=billing"},
+              r"encryption_context must be a dictionary", created=[new])
+    cases.add("vars_file: a key both clear and secret", vars_file,
+              {"path": new, "key_id": "alias/app", "values": {"a": "x"}, "clear_values": {"a": "y"}},
+              r"in both values and clear_values", created=[new])
+    cases.add("vars_file: remove a number", vars_file, {"path": new, "key_id": "alias/app", "remove": [5]},
+              r"key path", created=[new])
+    cases.add("vars_file: src_secrets not a choice", vars_file,
+              {"path": new, "key_id": "alias/app", "src": scene.plain, "src_secrets": "some"}, r"src_secrets",
+              created=[new])
+    cases.add("vars_file: a value that is not JSON", vars_file,
+              {"path": new, "key_id": "alias/app", "values": {"a": float("inf")}}, r"cannot be stored", created=[new])
+
+    load_vars = "envelope.kms.load_vars"
+    cases.add("load_vars: file missing", load_vars, {"file": scene.missing}, MISSING)
+    cases.add("load_vars: a directory", load_vars, {"file": scene.adir}, NOT_REGULAR)
+    cases.add("load_vars: a FIFO", load_vars, {"file": scene.fifo(cases)}, NOT_REGULAR, fifo=True)
+    cases.add("load_vars: /dev/zero", load_vars, {"file": "/dev/zero"}, NOT_REGULAR, fifo=True)
+    cases.add("load_vars: unknown option", load_vars, {"file": scene.missing, "nam": "x"}, UNKNOWN)
+    cases.add("load_vars: allowed_key_arns an alias", load_vars, {"file": scene.missing, "allowed_key_arns": ["alias/app"]},
+              r"ARN")
+    cases.add("load_vars: allowed keys and discovery accounts", load_vars,
+              {"file": scene.missing, "allowed_key_arns": [app_key.arn], "discovery_account_ids": ["123456789012"]},
+              r"mutually exclusive")
+
+    rekey = "envelope.kms.vault_rekey"
+    cases.add("vault_rekey: unknown option", rekey, {"paths": [scene.plain], "vault_id": "prod", "vaultid": "x"}, UNKNOWN)
+    cases.add("vault_rekey: vault_id with a slash", rekey, {"paths": [scene.plain], "vault_id": "../prod"},
+              r"invalid vault id")
+    cases.add("vault_rekey: no vault secret in the run", rekey, {"paths": [scene.plain], "vault_id": "prod"},
+              r"no vault secret was given to this run")
+
+    sealed = "envelope-kms:v1:AgR4"
+    cases.add("filter: unknown option", "filter", (sealed, {"colour": "red"}), r"unknown option.*colour")
+    cases.add("filter: a number", "filter", (5, {}), r"expects an envelope value")
+    cases.add("filter: encryption_context a string", "filter", (sealed, {"encryption_context": "app=billing"}),
+              r"encryption_context must be a dictionary")
+    cases.add("filter: an empty key", "filter", (sealed, {"key": ""}), r"invalid key path")
+    cases.add("filter: allowed_key_arns a mapping", "filter", (sealed, {"allowed_key_arns": {"a": 1}}),
+              r"allowed_key_arns must be a list")
+    cases.add("filter: not base64", "filter", ("envelope-kms:v1:***", {}), r"not base64")
+    cases.add("filter: validate_certs not a bool", "filter", (sealed, {"validate_certs": "maybe"}), r"validate_certs must be a boolean")
+
+
 def run_cases(build, prefix, playbook, kms_server, app_key, scene, tally, defects=False):
     cases = Cases(playbook, prefix, defects)
     for builder in build:
@@ -431,3 +505,8 @@ def test_rewrap_and_data_key_modules(playbook, kms_server, app_key, scene, tally
 
 def test_controller_plugins(playbook, kms_server, app_key, scene, tally):
     assert len(run_cases([controller_cases], "CONTROL", playbook, kms_server, app_key, scene, tally).items) >= 35
+
+
+def test_secrets_as_variables_plugins(playbook, kms_server, app_key, scene, tally):
+    cases = run_cases([variables_cases], "VARS", playbook, kms_server, app_key, scene, tally)
+    assert len(cases.items) >= 30
