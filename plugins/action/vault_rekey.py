@@ -18,7 +18,7 @@ from ansible.parsing.vault import VaultSecret
 
 from ansible_collections.envelope.kms.plugins.module_utils import rewrap as walk
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import write_file_atomic
-from ansible_collections.envelope.kms.plugins.module_utils.errors import InputError
+from ansible_collections.envelope.kms.plugins.module_utils.errors import EnvelopeError, InputError
 from ansible_collections.envelope.kms.plugins.plugin_utils import vault_client
 from ansible_collections.envelope.kms.plugins.plugin_utils.action import EnvelopeActionBase
 from ansible_collections.envelope.kms.plugins.plugin_utils.errors import plugin_errors
@@ -62,9 +62,7 @@ class ActionModule(EnvelopeActionBase):
             rekeyer = Rekeyer(old_secrets, label, VaultSecret(secret))
             planned = self._plan(entries, rekeyer)
             if not self._task.check_mode:
-                for real, outcome in planned:
-                    if outcome.changed:
-                        write_file_atomic(real, outcome.text.encode("utf-8"))
+                _write_all(planned, lambda real: path_of(entries, real))
         files = [dict(path=path_of(entries, real), kind=outcome.kind, values=outcome.values, rekeyed=outcome.rekeyed,
                       changed=outcome.changed) for real, outcome in planned]
         result.update(
@@ -103,6 +101,21 @@ class ActionModule(EnvelopeActionBase):
         if not os.path.isabs(path):
             path = self._loader.path_dwim(path)
         return os.path.normpath(path)
+
+
+def _write_all(planned, name):
+    """Write each changed file atomically; on a failure, say which files are rekeyed and which not."""
+    changed = [(real, outcome) for real, outcome in planned if outcome.changed]
+    for index, (real, outcome) in enumerate(changed):
+        try:
+            write_file_atomic(real, outcome.text.encode("utf-8"))
+        except OSError as error:
+            done = [name(item) for item, _outcome in changed[:index]]
+            left = [name(item) for item, _outcome in changed[index:]]
+            raise EnvelopeError(
+                f"cannot write {name(real)}: {error.strerror}; each file is either as it was or wholly rekeyed: "
+                f"rekeyed {', '.join(done) or 'none'}; left as they were {', '.join(left)} (run again once fixed)",
+                "io_error", real) from None
 
 
 def path_of(entries, real):
