@@ -276,7 +276,6 @@ def in_ansible_error(line, stderr):
     return line in stderr or quoted in stderr
 
 
-
 def isolated_collection(directory):
     """A copy of this collection under ``directory`` (links to this tree, but a folder of its own
     for playbooks/, with copies of the playbooks), so that a playbook writing beside itself writes
