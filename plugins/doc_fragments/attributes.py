@@ -46,3 +46,27 @@ attributes:
     membership:
       - envelope.kms.kms
 """
+
+    # For actions that do all their work on the controller (encrypt, vars_file, load_vars,
+    # vault_rekey): each module adds its own check_mode and diff_mode.
+    CONTROLLER_ACTION = r"""
+attributes:
+  action:
+    description: The work is done by an action plugin on the controller; no module runs.
+    support: full
+  async:
+    description: Not supported.
+    support: none
+  bypass_host_loop:
+    description: Runs once per host; use C(run_once) or C(delegate_to=localhost) in a play of several hosts.
+    support: none
+  platform:
+    description: Works on the controller only; the host is not contacted.
+    support: full
+    platforms: controller
+  action_group:
+    description: Use C(group/envelope.kms.kms) in C(module_defaults) to set AWS options once.
+    support: full
+    membership:
+      - envelope.kms.kms
+"""

@@ -78,11 +78,11 @@ def sealed_leaves(tree):
     return [(path, value) for path, value in leaves(tree) if is_sealed(value)]
 
 
-def get_leaf(tree, path):
+def get_leaf(tree, path, default=None):
     node = tree
     for key in path:
         if not isinstance(node, Mapping) or key not in node:
-            return None
+            return default
         node = node[key]
     return node
 
@@ -501,13 +501,11 @@ class _Plan:
                 self.changes["rewrapped"].append(dotted(path))
 
 
+_ABSENT = object()
+
+
 def _present(tree, path):
-    node = tree
-    for key in path:
-        if not isinstance(node, Mapping) or key not in node:
-            return False
-        node = node[key]
-    return True
+    return get_leaf(tree, path, _ABSENT) is not _ABSENT
 
 
 def _same(old, new):

@@ -56,38 +56,21 @@ options:
     type: bool
     default: true
 extends_documentation_fragment:
+  - envelope.kms.attributes.CONTROLLER_ACTION
   - envelope.kms.encrypt
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
 attributes:
-  action:
-    description: The work is done by an action plugin on the controller; no module runs.
-    support: full
-  async:
-    description: Not supported.
-    support: none
-  bypass_host_loop:
-    description: Runs once per host; use C(run_once) for one file per play.
-    support: none
   check_mode:
     description: Predicts the change without calling C(GenerateDataKey) or writing anything.
     support: full
   diff_mode:
     description: Shows the envelope's keys, context, algorithm, frame length, sizes and mode; never plaintext.
     support: full
-  platform:
-    description: Writes on the controller only; the host is not contacted.
-    support: full
-    platforms: controller
   vault:
     description: Vault encrypted sources are decrypted in memory.
     support: full
-  action_group:
-    description: Use C(group/envelope.kms.kms) in C(module_defaults) to set AWS options once.
-    support: full
-    membership:
-      - envelope.kms.kms
 requirements:
   - aws-encryption-sdk >= 3.3.0 (on the controller)
 notes:

@@ -49,31 +49,19 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - envelope.kms.attributes.CONTROLLER_ACTION
   - envelope.kms.decrypt_policy
   - envelope.kms.decrypt_policy.keys
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
 attributes:
-  action:
-    description: The work is done by an action plugin on the controller; no module runs.
-    support: full
-  async:
-    description: Not supported.
-    support: none
-  bypass_host_loop:
-    description: Runs once per host; use C(run_once) to decrypt once for the play.
-    support: none
   check_mode:
     description: Reads and decrypts in check mode too (nothing is changed).
     support: full
   diff_mode:
     description: Nothing changes, so there is no diff.
     support: none
-  platform:
-    description: Reads on the controller only; the host is not contacted.
-    support: full
-    platforms: controller
 requirements:
   - boto3, botocore and the aws-encryption-sdk Python library (3.3 or later) on the controller
 notes:

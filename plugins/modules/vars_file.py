@@ -118,19 +118,11 @@ options:
         when no value changes.
     type: raw
 extends_documentation_fragment:
+  - envelope.kms.attributes.CONTROLLER_ACTION
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
 attributes:
-  action:
-    description: The work is done by an action plugin on the controller; no module runs.
-    support: full
-  async:
-    description: Not supported.
-    support: none
-  bypass_host_loop:
-    description: Runs once per host; use C(run_once) or C(delegate_to=localhost) in a play of several hosts.
-    support: none
   check_mode:
     description: Reports the keys that would change, decrypting the existing file but encrypting nothing
       (no C(GenerateDataKey)) and writing nothing.
@@ -139,10 +131,6 @@ attributes:
     description: One line per key, saying whether it is encrypted, with a short hash of its text in the
       file (of the ciphertext for a secret). Values are never shown.
     support: full
-  platform:
-    description: Writes on the controller only; the host is not contacted.
-    support: full
-    platforms: controller
 requirements:
   - boto3, botocore, PyYAML and the aws-encryption-sdk Python library (3.3 or later) on the controller
 notes:

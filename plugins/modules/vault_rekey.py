@@ -55,29 +55,17 @@ options:
     type: list
     elements: str
 extends_documentation_fragment:
+  - envelope.kms.attributes.CONTROLLER_ACTION
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
 attributes:
-  action:
-    description: The work is done by an action plugin on the controller; no module runs.
-    support: full
-  async:
-    description: Not supported.
-    support: none
-  bypass_host_loop:
-    description: Runs once per host; use C(run_once) or a play on C(localhost).
-    support: none
   check_mode:
     description: Decrypts and re-encrypts in memory and reports what would change; writes nothing.
     support: full
   diff_mode:
     description: No diff; RV(rekeyed) lists the files.
     support: none
-  platform:
-    description: Reads and writes on the controller only.
-    support: full
-    platforms: controller
 requirements:
   - boto3, botocore and the aws-encryption-sdk Python library (3.3 or later) on the controller
 seealso:
