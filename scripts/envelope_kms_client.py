@@ -62,7 +62,11 @@ def main():
         other = _other_python()
         if other and not os.environ.get(REEXEC_GUARD):
             os.environ[REEXEC_GUARD] = "1"
-            os.execv(other, [other, os.path.abspath(__file__)] + sys.argv[1:])
+            try:
+                os.execv(other, [other, os.path.abspath(__file__)] + sys.argv[1:])
+            except OSError as error:
+                sys.stderr.write(f"envelope-kms-client: cannot run {other}: {error.strerror}\n")
+                return 1
     sys.argv[0] = "envelope-kms-client"
     from ansible_collections.envelope.kms.plugins.plugin_utils.vault_client import main as client_main  # noqa: E402
 

@@ -217,9 +217,11 @@ def _is_vault_file(path):
 
 def _is_vaulted(value):
     """An inline !vault value (ansible-core 2.19's EncryptedString or VaultedValue tag; older cores'
-    AnsibleVaultEncryptedUnicode), or a list holding one."""
+    AnsibleVaultEncryptedUnicode), or a list or mapping holding one."""
     if isinstance(value, list):
         return any(_is_vaulted(item) for item in value)
+    if isinstance(value, dict):
+        return any(_is_vaulted(item) for item in value.values())
     try:
         from ansible.parsing.vault import VaultHelper  # pylint: disable=import-outside-toplevel
     except ImportError:
@@ -233,6 +235,8 @@ def _revealed(value):
     """The value with vault payloads decrypted (str() of a vaulted value decrypts it)."""
     if isinstance(value, list):
         return [_revealed(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _revealed(item) for key, item in value.items()}
     if _is_vaulted(value):
         return str(value)
     return value

@@ -20,7 +20,7 @@ from ansible_collections.envelope.kms.plugins.module_utils import rewrap as walk
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import write_file_atomic
 from ansible_collections.envelope.kms.plugins.module_utils.errors import EnvelopeError, InputError
 from ansible_collections.envelope.kms.plugins.plugin_utils import vault_client
-from ansible_collections.envelope.kms.plugins.plugin_utils.action import EnvelopeActionBase
+from ansible_collections.envelope.kms.plugins.plugin_utils.action import AWS_OPTIONS, EnvelopeActionBase
 from ansible_collections.envelope.kms.plugins.plugin_utils.errors import plugin_errors
 from ansible_collections.envelope.kms.plugins.plugin_utils.vars_loader import read_file
 from ansible_collections.envelope.kms.plugins.plugin_utils.vault_files import Rekeyer, VaultFileError
@@ -76,8 +76,15 @@ class ActionModule(EnvelopeActionBase):
         return result
 
     def _new_secret(self, label, path, allowed_key_arns):
+        """The new password, read as envelope-kms-client reads it: its allowed keys and AWS settings
+        ([envelope_kms_vault], ENVELOPE_KMS_VAULT_*) unless the task gives its own."""
         try:
-            return vault_client.read_password(label, path, self.engine(), allowed_key_arns)
+            client_options = vault_client.settings()[0]
+            if allowed_key_arns is None:
+                allowed_key_arns = vault_client.allowed_key_arns(client_options)
+            task_aws = any(self._task.args.get(name) is not None for name in AWS_OPTIONS)
+            engine = self.engine() if task_aws else vault_client.engine(client_options)
+            return vault_client.read_password(label, path, engine, allowed_key_arns)
         except vault_client.ClientError as error:
             raise InputError(error.message) from None
 

@@ -475,7 +475,12 @@ class _Plan:
                 self.changes["removed"].append(dotted(path))
 
     def set_clear(self, path, value):
-        old, value = get_leaf(self.tree, path), plain_value(value)
+        try:
+            value = plain_value(value)
+        except TypeError as error:
+            raise InputError(f"{self.name}: the value of {dotted(path)} cannot be stored ({error}): use strings, "
+                             "numbers, booleans, null and lists of them") from None
+        old = get_leaf(self.tree, path)
         if _present(self.tree, path) and not is_sealed(old) and _same(old, value):
             self.changes["unchanged"].append(dotted(path))
             return

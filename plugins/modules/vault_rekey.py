@@ -24,6 +24,12 @@ description:
     inline value that is not a block scalar), the task fails naming each, and no file is changed.
     Then each changed file is written to a temp file beside it and renamed over it, keeping its mode.
   - Plaintext stays in memory. The results name files and counts only.
+  - The new password is read as C(envelope-kms-client) reads it, with its AWS settings (the
+    environment, then C(region), C(profile) and C(endpoint_url) in C([envelope_kms_vault])) unless
+    the task gives AWS options of its own.
+  - Refused for the whole file, and so for the task (nothing written), a file holding vault payloads
+    other than C(!vault |) block values (JSON C(__ansible_vault) values, flow style, vault text inside
+    another value). M(envelope.kms.vars_file) with O(envelope.kms.vars_file#module:src) converts those.
 author:
   - envelope.kms developers (!UNKNOWN)
 options:
@@ -31,7 +37,7 @@ options:
     description:
       - Files and glob patterns on the controller (C(*), C(?), C([...]), C(**) for any depth), relative
         to the playbook's folder, such as V(inventory/**/*.yml). Files without vault content are
-        reported as such and left alone.
+        left alone and not listed in RV(files).
       - C(**) does not enter links to directories nor hidden directories; at most 10000 files.
     type: list
     elements: str
@@ -51,7 +57,10 @@ options:
     type: path
   allowed_key_arns:
     description:
-      - Only these KMS key ARNs may unwrap the envelope (default any key the credentials may use).
+      - Only these KMS key ARNs may unwrap the envelope. Defaults to what C(envelope-kms-client)
+        allows (E(ENVELOPE_KMS_VAULT_ALLOWED_KEY_ARNS), C(allowed_key_arns) in C([envelope_kms_vault]));
+        without either, any key the credentials may use. Set it when the envelope is committed to
+        the repository, so a replaced envelope under someone else's key is refused.
     type: list
     elements: str
 extends_documentation_fragment:

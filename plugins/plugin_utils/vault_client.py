@@ -22,6 +22,7 @@ import configparser
 import os
 import re
 import secrets
+import stat
 import sys
 
 CONTEXT_KEY = "ansible-vault-id"
@@ -55,14 +56,21 @@ def context(label):
 # -- which file
 
 def _config_file():
+    """The ansible.cfg ansible-core uses: ANSIBLE_CONFIG, ./ansible.cfg (not in a world-writable
+    directory, which ansible-core ignores too), ~/.ansible.cfg, /etc/ansible/ansible.cfg."""
     path = os.environ.get("ANSIBLE_CONFIG")
     if path:
         path = os.path.expanduser(path)
         if os.path.isdir(path):
             path = os.path.join(path, "ansible.cfg")
         return path if os.path.isfile(path) else None
-    for candidate in (os.path.join(os.getcwd(), "ansible.cfg"), os.path.expanduser("~/.ansible.cfg"),
-                      "/etc/ansible/ansible.cfg"):
+    candidates = [os.path.expanduser("~/.ansible.cfg"), "/etc/ansible/ansible.cfg"]
+    try:
+        if not os.stat(os.getcwd()).st_mode & stat.S_IWOTH:
+            candidates.insert(0, os.path.join(os.getcwd(), "ansible.cfg"))
+    except OSError:
+        pass
+    for candidate in candidates:
         if os.path.isfile(candidate):
             return candidate
     return None
@@ -71,11 +79,12 @@ def _config_file():
 def settings():
     """(the [envelope_kms_vault] options, the ansible.cfg path or None, its inventory setting or None)."""
     path = _config_file()
-    parser = configparser.ConfigParser(interpolation=None)
+    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";",))  # as ansible-core
     if path:
         try:
-            parser.read(path, encoding="utf-8")
-        except (configparser.Error, OSError, UnicodeDecodeError) as error:
+            with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+                parser.read_file(handle, path)
+        except (configparser.Error, OSError) as error:
             raise ClientError(f"cannot read {path}: {str(error).splitlines()[0]}") from None
     options = dict(parser.items(SECTION)) if parser.has_section(SECTION) else {}
     inventory = parser.get("defaults", "inventory", fallback=None) if path else None
@@ -133,7 +142,7 @@ def _engine(options):
         raise ClientError(f"the aws-encryption-sdk Python library (3.3 or later) is required (for {sys.executable})")
     try:
         session = boto3.session.Session(profile_name=options.get("profile") or None,
-                                        region_name=options.get("region") or None)
+                                        region_name=options.get("region") or os.environ.get("AWS_REGION") or None)
     except botocore.exceptions.ProfileNotFound as error:
         raise ClientError(str(error)) from None
     if not session.region_name:
@@ -142,6 +151,16 @@ def _engine(options):
     config = botocore.config.Config(retries=dict(KMS_RETRIES))  # the collection's one retry policy
     client = session.client("kms", endpoint_url=options.get("endpoint_url") or None, config=config)
     return Engine(client)
+
+
+def engine(options=None):
+    """An Engine on the client's AWS settings (the environment, then [envelope_kms_vault])."""
+    return _engine(settings()[0] if options is None else options)
+
+
+def allowed_key_arns(options=None):
+    """ENVELOPE_KMS_VAULT_ALLOWED_KEY_ARNS, else allowed_key_arns in [envelope_kms_vault], else None."""
+    return _allowed_key_arns(settings()[0] if options is None else options)
 
 
 def _allowed_key_arns(options):
@@ -178,10 +197,19 @@ def create_password_file(label, path, engine, key_ids):
     if not os.path.isdir(directory):
         os.makedirs(directory, mode=0o700, exist_ok=True)
     password = secrets.token_urlsafe(48).encode("ascii")  # 384 random bits
+    scratch = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(8)}.new")
     try:
-        engine.encrypt_bytes(password, path, key_ids, context(label), mode=0o600)
+        engine.encrypt_bytes(password, scratch, key_ids, context(label), mode=0o600)  # ciphertext only
+        os.link(scratch, path)  # never replaces an envelope another run created meanwhile
+    except FileExistsError:
+        return False
     except EnvelopeError as error:
         raise ClientError(error.message) from None
+    except OSError as error:
+        raise ClientError(f"cannot write {path}: {error.strerror}") from None
+    finally:
+        if os.path.lexists(scratch):
+            os.unlink(scratch)
     return True
 
 

@@ -11,13 +11,9 @@ nothing is written here (the caller writes each file atomically once all of them
 
 from __future__ import annotations
 
-import re
-
 from ansible.parsing.vault import VaultLib, is_encrypted, parse_vaulttext_envelope
 
 VAULT_HEADER = "$ANSIBLE_VAULT;"
-_BLOCK_START = re.compile(r"!vault\s*\|[-+0-9]*\s*(#.*)?$")
-_VAULT_TAG = re.compile(r"!vault\b")
 
 
 class VaultFileError(Exception):
@@ -83,46 +79,85 @@ class Rekeyer:
         return self._rekey_inline(text, where)
 
     def _rekey_inline(self, text, where):
+        """Inline values found by YAML's own scanner (a !vault tag on a block scalar), so comments,
+        quoted strings and untagged block text that mention !vault are left alone; each payload's
+        lines are replaced, every other byte kept; the result must load to the same data with the
+        payloads set aside."""
+        vault_headers = text.count(VAULT_HEADER)
+        if not vault_headers:
+            return Rekeyed(None, 0, 0, text)  # no vault content: not even parsed
+        blocks = _vault_blocks(text, where)
+        if vault_headers != len(blocks):
+            raise VaultFileError(f"{where}: holds vault payloads that are not '!vault |' block values (JSON "
+                                 "__ansible_vault values, flow style, or vault text inside another value); convert "
+                                 "it with envelope.kms.migrate_vault or rekey those values by hand")
+        if not blocks:
+            return Rekeyed(None, 0, 0, text)
         lines = text.splitlines(keepends=True)
-        out, values, rekeyed, index = [], 0, 0, 0
-        while index < len(lines):
-            line = lines[index]
-            out.append(line)
-            index += 1
-            if not _BLOCK_START.search(line.rstrip("\r\n")):
-                continue
-            block, index = _block(lines, index, _indent(line))
-            if not block or not block[0].strip().startswith(VAULT_HEADER):
-                raise VaultFileError(f"{where}: line {index}: a !vault value without a vault payload below it")
-            values += 1
-            new = self.payload("\n".join(item.strip() for item in block), f"{where}: line {index - len(block)}")
+        rekeyed = 0
+        for first, last, payload in reversed(blocks):  # from the end: line numbers stay valid
+            new = self.payload(payload, f"{where}: line {first + 1}")
             if new is None:
-                out.extend(block)
                 continue
             rekeyed += 1
-            indent = _indent(block[0])
-            ending = "\r\n" if block[-1].endswith("\r\n") else "\n"
-            out.extend(indent + payload_line + ending for payload_line in new.splitlines())
-        if len(_VAULT_TAG.findall(text)) != values:
-            raise VaultFileError(f"{where}: has !vault values that are not block scalars ('key: !vault |' followed "
-                                 "by the payload); rekey those by hand")
-        return Rekeyed("inline" if values else None, values, rekeyed, "".join(out))
+            indent = _indent(lines[first])
+            ending = "\r\n" if lines[first].endswith("\r\n") else "\n"
+            replacement = [indent + payload_line + ending for payload_line in new.splitlines()]
+            if not lines[last].endswith(("\n", "\r")):
+                replacement[-1] = replacement[-1][:-len(ending)]  # the file ended without a line break
+            lines[first:last + 1] = replacement
+        result = "".join(lines)
+        if rekeyed and _data_without_payloads(result, where) != _data_without_payloads(text, where):
+            raise VaultFileError(f"{where}: rewriting its !vault values would change other data; rekey it by hand")
+        return Rekeyed("inline", len(blocks), rekeyed, result)
 
 
-def _block(lines, index, key_indent):
-    """The lines of a block scalar after its header line: more indented than the key, blank lines
-    inside it kept."""
-    block = []
-    while index < len(lines):
-        line = lines[index]
-        if line.strip() and len(_indent(line)) <= len(key_indent):
-            break
-        if not line.strip():
-            # a blank line ends a vault payload (payloads have none)
-            break
-        block.append(line)
-        index += 1
-    return block, index
+def _yaml():
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    return yaml
+
+
+def _vault_blocks(text, where):
+    """[(first line, last line, payload text)] of every '!vault |' block value, in file order."""
+    yaml = _yaml()
+    try:
+        tokens = list(yaml.scan(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        raise VaultFileError(f"{where}: not valid YAML{f' (line {mark.line + 1})' if mark else ''}") from None
+    blocks = []
+    for index, token in enumerate(tokens):
+        if not (isinstance(token, yaml.TagToken) and tuple(token.value) == ("!", "vault")):
+            continue
+        following = [item for item in tokens[index + 1:index + 3] if not isinstance(item, yaml.AnchorToken)]
+        scalar = following[0] if following else None
+        if not isinstance(scalar, yaml.ScalarToken) or scalar.style not in ("|", ">"):
+            raise VaultFileError(f"{where}: line {token.start_mark.line + 1}: a !vault value that is not a block "
+                                 "scalar ('key: !vault |' followed by the payload); rekey it by hand")
+        lines = text.splitlines()
+        last = scalar.end_mark.line if scalar.end_mark.column else scalar.end_mark.line - 1
+        first = scalar.start_mark.line + 1
+        while last >= first and not lines[last].strip():
+            last -= 1  # blank lines after the payload belong to the file, not to the payload
+        if last < first or not lines[first].strip().startswith(VAULT_HEADER):
+            raise VaultFileError(f"{where}: line {token.start_mark.line + 1}: a !vault value without a vault payload")
+        blocks.append((first, last, "\n".join(line.strip() for line in lines[first:last + 1])))
+    return blocks
+
+
+def _data_without_payloads(text, where):
+    """The YAML documents of a text with every !vault value as one placeholder."""
+    yaml = _yaml()
+
+    class _Loader(yaml.SafeLoader):  # pylint: disable=too-many-ancestors
+        pass
+
+    _Loader.add_constructor("!vault", lambda loader, node: "<vault payload>")
+    try:
+        return list(yaml.load_all(text, Loader=_Loader))  # nosec: a safe loader
+    except yaml.YAMLError:
+        raise VaultFileError(f"{where}: not valid YAML") from None
 
 
 def _indent(line):
