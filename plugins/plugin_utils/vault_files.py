@@ -84,7 +84,7 @@ class Rekeyer:
         lines are replaced, every other byte kept; the result must load to the same data with the
         payloads set aside."""
         vault_headers = text.count(VAULT_HEADER)
-        if not vault_headers:
+        if not vault_headers and "!vault" not in text:
             return Rekeyed(None, 0, 0, text)  # no vault content: not even parsed
         blocks = _vault_blocks(text, where)
         if vault_headers != len(blocks):
