@@ -32,7 +32,7 @@ class ActionModule(EnvelopeActionBase):
     ARGUMENT_SPEC = dict(
         paths=dict(type="list", elements="str", required=True),
         vault_id=dict(type="str", required=True),
-        password_file=dict(type="path"),
+        envelope=dict(type="path"),
         allowed_key_arns=dict(type="list", elements="str", no_log=False),
     )
 
@@ -56,7 +56,7 @@ class ActionModule(EnvelopeActionBase):
             if problems:  # before the KMS call that reads the new password
                 raise InputError(f"{len(problems)} of {len(entries)} paths cannot be rekeyed, none was changed: "
                                  + "; ".join(problems))
-            password_path = (self._controller_path(options["password_file"]) if options["password_file"]
+            password_path = (self._controller_path(options["envelope"]) if options["envelope"]
                              else vault_client.password_file(label))
             secret = self._new_secret(label, password_path, options["allowed_key_arns"])
             rekeyer = Rekeyer(old_secrets, label, VaultSecret(secret))
@@ -68,7 +68,7 @@ class ActionModule(EnvelopeActionBase):
         result.update(
             changed=any(item["changed"] for item in files),
             vault_id=label,
-            password_file=password_path,
+            envelope=password_path,
             files=[item for item in files if item["kind"]],
             rekeyed=sorted(item["path"] for item in files if item["changed"]),
             values_rekeyed=sum(item["rekeyed"] for item in files),

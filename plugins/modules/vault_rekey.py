@@ -48,9 +48,9 @@ options:
         (C($ANSIBLE_VAULT;1.2;AES256;prod)), so C(--vault-id prod@envelope-kms-client) opens them.
     type: str
     required: true
-  password_file:
+  envelope:
     description:
-      - The KMS envelope holding the new password. Defaults to where C(envelope-kms-client) looks for
+      - The KMS envelope file holding the new password. Defaults to where C(envelope-kms-client) looks for
         O(vault_id)'s (E(ENVELOPE_KMS_VAULT_PASSWORD_FILE), C(password_file) in the
         C([envelope_kms_vault]) section of ansible.cfg, else C(vault-passwords/<vault_id>.enc) beside
         the inventory). Its encryption context must be C(ansible-vault-id=<vault_id>).
@@ -109,8 +109,8 @@ vault_id:
   returned: always
   type: str
   sample: prod
-password_file:
-  description: The envelope the new password was read from.
+envelope:
+  description: The envelope file the new password was read from.
   returned: always
   type: str
 rekeyed:

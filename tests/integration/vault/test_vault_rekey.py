@@ -93,7 +93,7 @@ def test_rekey_a_tree_check_mode_then_for_real_then_unchanged(playbook, kms, kms
     assert result["changed"] is True and result["vault_id"] == "prod"
     assert result["rekeyed"] == every_file
     assert result["values_rekeyed"] == 32
-    assert result["password_file"] == os.path.join(playbook.workdir, "vault-passwords", "prod.enc")
+    assert result["envelope"] == os.path.join(playbook.workdir, "vault-passwords", "prod.enc")
     assert sorted((item["path"], item["kind"], item["values"], item["rekeyed"], item["changed"])
                   for item in result["files"]) == sorted(
         [(matched(tree, rel), "file", 1, 1, True) for rel in tree.whole]
