@@ -17,6 +17,7 @@ import yaml
 from ansible.parsing.vault import VaultLib, VaultSecret, is_encrypted, parse_vaulttext_envelope
 
 from tests.harness.playbook import ANSIBLE_PLAYBOOK, COLLECTIONS_PATH, ROOT
+from tests.harness.vars_files import write_text
 
 BIN = os.path.dirname(ANSIBLE_PLAYBOOK)
 ANSIBLE_VAULT = os.path.join(BIN, "ansible-vault")
@@ -155,7 +156,7 @@ def make_tree(root, password, whole=20, inline_files=3, vault_id=None):
             f"whole_{number}_db": {"user": f"user{number}", "password": f"db pass {number} with spaces"},
         }
         plaintext = f"# whole-file vault {number}\n" + yaml.safe_dump(values, sort_keys=False)
-        _write(os.path.join(root, relative), encrypt(plaintext, password, vault_id) + "\n")
+        write_text(os.path.join(root, relative), encrypt(plaintext, password, vault_id) + "\n")
         tree.whole[relative] = values
         tree.secret_keys[relative] = list(values)
     for number in range(inline_files):
@@ -188,7 +189,7 @@ def make_tree(root, password, whole=20, inline_files=3, vault_id=None):
             + inline(f"{prefix}_key", values[f"{prefix}_key"], password, vault_id=vault_id)
             + "# trailing comment\n"
         )
-        _write(os.path.join(root, relative), text)
+        write_text(os.path.join(root, relative), text)
         tree.inline[relative] = values
         tree.secret_keys[relative] = [f"{prefix}_password", f"{prefix}_db", f"{prefix}_token", f"{prefix}_key"]
     return tree
@@ -208,12 +209,6 @@ def digests(root):
 def read_bytes(path):
     with open(path, "rb") as handle:
         return handle.read()
-
-
-def _write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(text)
 
 
 # -- the client script and ansible-vault

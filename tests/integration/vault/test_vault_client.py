@@ -16,6 +16,7 @@ import pytest
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import Engine, inspect_header
 from tests.harness import leaks
 from tests.harness.playbook import ANSIBLE_PLAYBOOK
+from tests.harness.vars_files import write_text as write
 from tests.harness.vault_tree import CLIENT, PROG, ansible_vault, client_error_line, client_password, encrypt, \
     in_ansible_error, inline, isolated_collection, no_credentials, read_bytes, run_client, vault_env
 
@@ -24,13 +25,6 @@ INLINE_SECRET = "inline value 93ab"
 DEV_SECRET = "dev only value 51e0"
 CONTEXT_KEY = "ansible-vault-id"
 OTHER_ARN = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000"
-
-
-def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    return path
 
 
 def write_bytes(path, data):
