@@ -406,6 +406,24 @@ def test_check_mode_changes_nothing(playbook, kms, kms_server):
         ({"lifecycle_files": [{"content": "a", "dest": "/x/same"}, {"content": "b", "dest": "/y/same"}]},
          "unique name"),
         ({"lifecycle_name": "aws/mine"}, "lifecycle_name must use"),
+        ({"lifecycle_name": "x" * 241}, "at most 240"),
+        # Ranges, names and paths that only KMS, S3 or the hosts would refuse, after the key was made.
+        ({"lifecycle_rotation_period_days": 30}, "from 90 to 2560 (it is 30)"),
+        ({"lifecycle_rotation_period_days": 2561}, "from 90 to 2560 (it is 2561)"),
+        ({"lifecycle_key_tags": {"aws:team": "x"}}, "may not start with 'aws:'"),
+        ({"lifecycle_s3_bucket": "Not_A_Bucket"}, "S3 bucket name"),
+        ({"lifecycle_rotation_id": ""}, "1 to 256 characters"),
+        ({"lifecycle_files": [{"src": "missing.env", "dest": "/tmp/x"}]}, "src missing.env is not a readable file"),
+        ({"lifecycle_files": [{"src": "{{ playbook_dir }}/files", "dest": "/tmp/x"}]}, "is not a readable file"),
+        ({"lifecycle_files": [{"content": "a", "dest": "relative/x"}]}, "dest must be a full path"),
+        ({"lifecycle_files": [{"content": "a", "dest": "/tmp/dir/"}]}, "not a directory with '/' at the end"),
+        ({"lifecycle_files": [{"content": "a", "dest": "/tmp/x", "mode": "0999"}]}, "mode must be octal"),
+        ({"lifecycle_files": [{"content": "a", "dest": "/tmp/x", "encryption_context": {"aws-crypto-x": "y"}}]},
+         "keys may not start with 'aws'"),
+        ({"lifecycle_encrypt": False}, "lifecycle_encrypt is false but these files are not in the cache"),
+        # A secret from a variable that is not set (a vault file not loaded): never encrypted as
+        # some default text, the run stops naming the variable.
+        ({"lifecycle_files": [{"content": "{{ vault_api_token }}", "dest": "/tmp/x"}]}, "'vault_api_token' is undefined"),
     ],
 )
 def test_bad_variables_fail_before_any_kms_call(playbook, kms_server, role_vars, message):
@@ -413,7 +431,10 @@ def test_bad_variables_fail_before_any_kms_call(playbook, kms_server, role_vars,
     kms_server.start_recording()
     run = playbook.run(site)
     assert run.returncode != 0
-    assert message in run.stdout
+    failed = [result for _name, hosts in run.tasks() for result in hosts.values() if result.get("failed")]
+    shown = json.dumps(failed)
+    assert message in shown, shown
+    assert "Traceback" not in shown
     assert sum(kms_server.kms_calls().values()) == 0
 
 
