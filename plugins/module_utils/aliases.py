@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from ansible_collections.envelope.kms.plugins.module_utils.kms import KmsInputError
+
 CREATE = "create"
 UPDATE = "update"
 DELETE = "delete"
@@ -14,6 +16,8 @@ def plan_alias(state, current_target, desired_target):
     """The one action that brings an alias from current_target to the desired state, or None.
 
     current_target / desired_target are key ids (None: the alias does not exist / no target).
+    With state present a None desired_target is a key check mode does not know yet (an earlier task
+    would create it): it cannot be the current target, so the alias would be created or re-pointed.
     Re-pointing an existing alias is UpdateAlias: the tutorial's manual rotation.
     """
     if state == "absent":
@@ -26,6 +30,8 @@ def plan_alias(state, current_target, desired_target):
 
 
 def apply_alias(client, action, name, target_key_id):
+    if action in (CREATE, UPDATE) and not target_key_id:
+        raise KmsInputError(f"Cannot {action} alias {name}: its target key is not known")  # never KeyId=None
     if action == CREATE:
         client.create_alias(AliasName=name, TargetKeyId=target_key_id)
     elif action == UPDATE:

@@ -27,6 +27,8 @@ import binascii
 import os
 import re
 
+from ansible.module_utils.common.warnings import warn
+
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 
 # The light parts of the engine (no AWS Encryption SDK import: data_key does not need the library).
@@ -37,7 +39,12 @@ from ansible_collections.envelope.kms.plugins.module_utils.file_attrs import (
     foreign_owner_warning,
     planned_attributes,
 )
-from ansible_collections.envelope.kms.plugins.module_utils.kms import KmsInputError, describe_key
+from ansible_collections.envelope.kms.plugins.module_utils.kms import (
+    KmsInputError,
+    find_key,
+    known_key_arns,
+    required_key_ref,
+)
 
 KEY_SPEC_BYTES = {"AES_256": 32, "AES_128": 16}
 DEFAULT_KEY_SPEC = "AES_256"
@@ -190,12 +197,13 @@ def classify(existing, key_arn, length, encoding, allowed_key_arns=()):
 
 
 def mismatch_problem(existing, length, key_arn=None):
-    """Why a MISMATCH existing file cannot be kept, in words."""
+    """Why a MISMATCH existing file cannot be kept, in words (key_arn: the requested key's ARN; None
+    when check mode does not know it yet, and then no existing blob can be under it)."""
     if existing.problem:
         return existing.problem
     if existing.length != length:
         return f"it holds a {existing.length}-byte data key, {length} bytes were asked for"
-    if key_arn is not None and existing.key_arn not in (None, key_arn):
+    if existing.key_arn is not None and existing.key_arn != key_arn:
         return (f"it is wrapped under KMS key {existing.key_arn}, which is neither key_id nor one of allowed_key_arns "
                 "(a data key planted under a foreign key may be known to whoever planted it); list that key in "
                 "allowed_key_arns to rewrap the same data key")
@@ -311,19 +319,25 @@ class DataKeyTask:
         if self.is_link and not params["force"]:
             raise KmsInputError(f"dest {self.dest} is a symbolic link: set follow=true to use the file it points to, "
                                 "or force=true to replace the link with a new data key file")
-        self.key_id = params["key_id"]
+        # Null or empty only in check mode: the id of a key an earlier task would create.
+        self.key_id = required_key_ref(params["key_id"], "key_id is required (it is null or empty)", module.check_mode)
         self.length = requested_length(params["key_spec"], params["number_of_bytes"])
         self.context = normalize_context(params["encryption_context"])
-        self.allowed_key_arns = allowed_arns(params["allowed_key_arns"])
+        self.allowed_key_arns = allowed_arns(known_key_arns(params["allowed_key_arns"], "allowed_key_arns",
+                                                            module.check_mode, warn))
         self.attributes = planned_attributes(params, found)  # (mode, uid, gid), checked before any KMS call
         self.found = found
         self.data = read_dest(self.dest, found)
         self.metadata = self.key_arn = None
 
     def resolve_key(self):
-        """DescribeKey: the key must exist and be able to make data keys."""
-        self.metadata = describe_key(self.client, self.key_id)
-        self.key_arn = check_key(self.metadata, self.key_id)
+        """DescribeKey: the key must exist and be able to make data keys. In check mode a key_id that is
+        null or names no key (an earlier task would create it) is warned about and left unknown (None):
+        an existing file cannot be wrapped under that key, so the plan is what the real run's would be."""
+        # ansible-core's warn, not module.warn: see modules/key_rotation.py
+        self.metadata = find_key(self.client, self.key_id, "key_id", self.module.check_mode, warn,
+                                 f"KMS key {self.key_id} does not exist")
+        self.key_arn = check_key(self.metadata, self.key_id) if self.metadata is not None else None
 
     def existing(self):
         """(ExistingBlob, plaintext data key or None): at most one KMS Decrypt, none with force."""
@@ -382,7 +396,7 @@ class DataKeyTask:
         result = dict(
             changed=changed,
             dest=self.dest,
-            key_id=self.metadata["KeyId"],
+            key_id=(self.metadata or {}).get("KeyId"),
             key_arn=self.key_arn,
             number_of_bytes=self.length,
             key_spec=None if params["number_of_bytes"] is not None else params["key_spec"] or DEFAULT_KEY_SPEC,

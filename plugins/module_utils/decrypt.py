@@ -23,6 +23,32 @@ from ansible_collections.envelope.kms.plugins.module_utils.file_attrs import (
     format_mode,
     planned_attributes,
 )
+from ansible_collections.envelope.kms.plugins.module_utils.kms import known_key_arns
+
+
+def known_allowed_keys(params, given_null, check_mode, warn):
+    """Leaves the null entries out of params["allowed_key_arns"] in check mode (keys an earlier task
+    would create: no file can be wrapped under them yet); they are an error otherwise. ``given_null``:
+    the option was given as null (not the same as not given: no key restriction). False when entries
+    were given and none is left: nothing may be decrypted under the real run's policy."""
+    given = params.get("allowed_key_arns")
+    params["allowed_key_arns"] = known = known_key_arns(given, "allowed_key_arns", check_mode, warn, given_null)
+    left_out = given_null or (given is not None and len(known) < len(given))
+    return bool(known) or not left_out
+
+
+def undecrypted_result(params, facts, warn):
+    """Check mode with only unknown allowed keys: the header's facts (no KMS call), reported as a change
+    since the real run decrypts under keys that do not exist yet; no plaintext."""
+    warn(f"allowed_key_arns only names keys not known yet: {params['src']} is not decrypted in check mode, and is "
+         "reported as changed")
+    result = dict(changed=True, src=params["src"], key_arns=list(facts.key_arns),
+                  encryption_context=facts.encryption_context, algorithm=facts.algorithm)
+    if params["dest"]:
+        result["dest"] = params["dest"]
+    if params["return_content"]:
+        result.update(content=None, content_encoding=params["content_encoding"])
+    return result
 
 
 def encode_content(data, encoding, what="the plaintext"):

@@ -17,6 +17,7 @@ from ansible_collections.envelope.kms.plugins.module_utils.errors import Envelop
 from ansible_collections.envelope.kms.plugins.module_utils.key_info import read_detail, tags_match
 from ansible_collections.envelope.kms.plugins.module_utils.kms import (
     ALIAS_PREFIX,
+    KmsInputError,
     describe_key,
     key_tags,
     list_aliases,
@@ -53,7 +54,16 @@ def version_alias(name, version):
 
 def check_name(name):
     """Refuses a lifecycle name whose aliases KMS would reject or reserves for AWS (KmsInputError)."""
+    if name is None or not name.strip():
+        raise KmsInputError("name must not be empty")
     normalize_alias(stable_alias(name))
+
+
+def check_rotation_id(rotate, rotation_id):
+    """A rotation needs its id: null or blank (required_if only sees that it was given) is refused,
+    before it could tag a key version with an empty rotation id."""
+    if rotate and (rotation_id is None or not rotation_id.strip()):
+        raise KmsInputError("rotation_id is required with rotate=true (it is null or empty)")
 
 
 def alias_version(name, alias_name):

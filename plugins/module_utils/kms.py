@@ -78,6 +78,85 @@ def describe_key(client, key_ref):
         return None
 
 
+# Check mode: a task that would create a key returns its id and ARN as null (KMS has not chosen them),
+# so later tasks get null, or an alias the real run would create, for a key that does not exist yet.
+UNKNOWN_KEY_ASSUMPTION = "assuming an earlier task creates that key in the real run (check mode)"
+
+
+def is_unknown_key_ref(key_ref):
+    """True for a null or blank key reference: what check mode predicts for a key not created yet."""
+    return key_ref is None or not str(key_ref).strip()
+
+
+def unknown_key_warning(option, key_ref=None):
+    """The check-mode warning for a key reference that names no key yet. It names the option and the
+    reference, so that a typo (which the real run refuses) does not go unnoticed."""
+    if is_unknown_key_ref(key_ref):
+        return f"{option} is null or empty: {UNKNOWN_KEY_ASSUMPTION}"
+    return f"Key {key_ref} ({option}) was not found: {UNKNOWN_KEY_ASSUMPTION}"
+
+
+def given_as_null(*names):
+    """Whether the task gave one of the option ``names`` (an option and its aliases) as null.
+
+    AnsibleModule's params cannot tell an option given as null from one not given, and for an option
+    that is not required both mean something (key_id null with an alias: a key an earlier task would
+    create in check mode, not "manage the key by its alias"). ``basic._load_params()`` re-reads the
+    arguments the module was handed, unchanged; its docstring invites modules to call it, without a
+    stability promise (the unit tests of this function would see a change).
+    """
+    from ansible.module_utils.basic import _load_params  # pylint: disable=import-outside-toplevel
+
+    given = _load_params()
+    return any(name in given and given[name] is None for name in names)
+
+
+def required_key_ref(key_ref, message, check_mode):
+    """``key_ref``; None when it is null or blank, which only check mode accepts (an earlier task's
+    prediction). Outside check mode that raises KmsInputError(message), before any KMS call."""
+    if not is_unknown_key_ref(key_ref):
+        return key_ref
+    if check_mode:
+        return None
+    raise KmsInputError(message)
+
+
+def find_key(client, key_ref, option, check_mode, warn, missing):
+    """KeyMetadata of ``key_ref`` (None or a reference, as required_key_ref leaves it).
+
+    In check mode a None ``key_ref``, or one that names no key, gives None and a warning naming the
+    option and the reference (unknown_key_warning). Outside check mode a reference to no key raises
+    KmsInputError(missing): the module's one line naming the key.
+    """
+    if key_ref is not None:
+        metadata = describe_key(client, key_ref)
+        if metadata is not None:
+            return metadata
+        if not check_mode:
+            raise KmsInputError(missing)
+    elif not check_mode:
+        raise KmsInputError(f"{option} is null or empty")
+    warn(unknown_key_warning(option, key_ref))
+    return None
+
+
+def known_key_arns(values, option, check_mode, warn, given_null=False):
+    """A list of key ARNs an earlier task may have predicted as null, without its null or blank entries
+    (``given_null``: the option itself was given as null, which stands for one such entry).
+
+    Leaving them out is exact in check mode: nothing can be wrapped under a key that does not exist
+    yet. Outside check mode such an entry raises KmsInputError. None (not given) stays None.
+    """
+    if values is None and given_null:
+        values = [None]
+    if values is None or not any(is_unknown_key_ref(value) for value in values):
+        return values
+    if not check_mode:
+        raise KmsInputError(f"{option} is null or holds a null or empty entry: give key ARNs")
+    warn(f"{option} is null or holds a null or empty entry, left out: {UNKNOWN_KEY_ASSUMPTION}")
+    return [value for value in values if not is_unknown_key_ref(value)]
+
+
 def paginate(client, operation, result_key, **params):
     """Every page's ``result_key`` items (each page request retried by the client's policy)."""
     return client.get_paginator(operation).paginate(**params).build_full_result().get(result_key, [])

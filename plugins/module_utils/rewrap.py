@@ -16,14 +16,62 @@ import os
 
 from ansible_collections.envelope.kms.plugins.module_utils.diffs import envelope_diff
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import EnvelopeError, normalize_context
+from ansible_collections.envelope.kms.plugins.module_utils.errors import InputError
+from ansible_collections.envelope.kms.plugins.module_utils.kms import is_unknown_key_ref, unknown_key_warning
 # The header's size rule: arithmetic on the context, no library call.
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.format import check_context_fits
 
 _GLOB_CHARACTERS = ("*", "?", "[")
+# Stands, in check mode, for a key not known yet (an earlier task would create it): no header holds
+# it, since no file can be wrapped under a key that does not exist yet. Never sent to KMS; shown as None.
+UNKNOWN_KEY = "\0unknown key "
 # Bounds of one task (documented in the module's options): a pattern over a huge tree fails with one
 # line before any KMS call, instead of reading the whole file system or rewrapping without end.
 MAX_FILES = 10000  # files selected by path and paths together
 MAX_DIRECTORIES = 100000  # directories read while expanding the patterns
+
+
+def wanted_key_ids(key_ids, given, check_mode):
+    """The key_id list, checked before any KMS call: not ``given`` is an error; null, or with a null or
+    blank entry, too outside check mode; in check mode those are keys an earlier task would create."""
+    if not given:
+        raise InputError("missing required arguments: key_id")
+    key_ids = [None] if key_ids is None else list(key_ids)
+    if not key_ids or (not check_mode and any(is_unknown_key_ref(key_id) for key_id in key_ids)):
+        raise InputError("key_id is required: it is null or empty, or holds a null or empty entry")
+    return key_ids
+
+
+def resolve_key_arns(resolve, key_ids, check_mode, warn):
+    """The sorted key ARNs the files must end up under (``resolve``: the engine's resolve_key_arn).
+
+    In check mode a null key id, or one that names no key, is warned about (naming it) and stands as
+    UNKNOWN_KEY; any other failure (and every failure outside check mode) is raised.
+    """
+    arns = set()
+    for index, key_id in enumerate(key_ids):
+        if not is_unknown_key_ref(key_id):
+            try:
+                arns.add(resolve(key_id))
+                continue
+            except EnvelopeError as error:
+                if not (check_mode and error.kind == "key_not_found"):
+                    raise
+        warn(unknown_key_warning("key_id", key_id))
+        arns.add(f"{UNKNOWN_KEY}{index}")
+    return sorted(arns)
+
+
+def shown_arns(arns):
+    """Key ARNs as results show them: the known ones, then None for each key not known yet."""
+    known = [arn for arn in arns if not arn.startswith(UNKNOWN_KEY)]
+    return known + [None] * (len(arns) - len(known))
+
+
+def shown_result(result):
+    if "key_arns" in result:
+        result["key_arns"] = shown_arns(result["key_arns"])
+    return result
 
 
 def is_pattern(path):

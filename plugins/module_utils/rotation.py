@@ -35,6 +35,17 @@ NOT_ROTATING = {
     "on_demand_rotation_start_date": None,
 }
 
+# The key check mode assumes for a key_id it does not find (an earlier task would create it): what
+# CreateKey makes by default, a symmetric encryption key whose automatic rotation is off (NOT_ROTATING).
+NEW_KEY = {
+    "KeyId": None,
+    "Arn": None,
+    "KeySpec": "SYMMETRIC_DEFAULT",
+    "KeyUsage": "ENCRYPT_DECRYPT",
+    "Origin": "AWS_KMS",
+    "KeyManager": "CUSTOMER",
+}
+
 # actions: [(ENABLE, period or None) | (DISABLE, None) | (ROTATE, None)], in the order to apply them.
 # before/after: the managed fields, for the diff and the result.
 # period_unverified: rotation is on, a period was asked for, and KMS did not report the current one.

@@ -124,6 +124,11 @@ options:
 notes:
   - In check mode, an existing file is still checked with KMS C(Decrypt), which changes nothing;
     no data key is generated and nothing is rewrapped or written.
+  - In check mode a task that would create a key returns its id as null. Given such a null O(key_id),
+    or one that names no key, the module warns, naming the key, and reports what it would do with a
+    key that does not exist yet (a missing file would get a new data key; an existing one is under
+    another key). Null entries of O(allowed_key_arns) are left out, with a warning. Outside check mode
+    all of these are errors, before any KMS call.
   - C(ciphertext_blob) and the file's content are not secret without KMS access to the key, but keep
     them with the data they protect.
 extends_documentation_fragment:
@@ -192,12 +197,14 @@ dest:
   type: str
   sample: /etc/app/.key/encrypted_data_key
 key_id:
-  description: Id of the KMS key the data key is wrapped under (what O(key_id) resolved to).
+  description:
+    - Id of the KMS key the data key is wrapped under (what O(key_id) resolved to).
+    - Null in check mode for a key that is not known yet, see the notes.
   returned: always
   type: str
   sample: 6fa6043b-2fd4-433b-83a5-3f4193d7d1a6
 key_arn:
-  description: ARN of that KMS key.
+  description: ARN of that KMS key (null when RV(key_id) is).
   returned: always
   type: str
   sample: arn:aws:kms:us-east-1:123411223344:key/6fa6043b-2fd4-433b-83a5-3f4193d7d1a6

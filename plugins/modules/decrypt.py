@@ -102,9 +102,16 @@ attributes:
   platform:
     support: full
     platforms: posix
+requirements:
+  - aws-encryption-sdk >= 3.3.0, boto3 and botocore on the host that runs the module, which calls KMS with its own AWS credentials
 notes:
   - The KMS C(Decrypt) call is made by the host, so the host needs C(kms:Decrypt) on the wrapping key.
     To decrypt on the controller instead, use the P(envelope.kms.decrypt#lookup) lookup.
+  - In check mode a task that would create a key returns its ARN as null. A null O(allowed_key_arns),
+    or its null entries, are then left out, with a warning (no file can be wrapped under a key that
+    does not exist yet). When no entry is left, O(src) is not decrypted and the task reports a
+    change, from the header alone. Outside check mode a null entry, or a null O(allowed_key_arns)
+    (which is not the same as leaving it out), is an error, before any KMS call.
 seealso:
   - module: envelope.kms.copy
   - plugin: envelope.kms.decrypt
@@ -171,6 +178,7 @@ algorithm:
 content:
   description:
     - The plaintext, as UTF-8 text or base64 (O(content_encoding)).
+    - Null in check mode when O(src) is not decrypted, see the notes.
     - Only with C(no_log) on the task, so it is hidden from the output; read it from the registered variable.
   returned: when O(return_content=true)
   type: str
@@ -223,18 +231,25 @@ secontext:
 """
 
 from ansible.module_utils.basic import missing_required_lib
+from ansible.module_utils.common.warnings import warn
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.envelope.kms.plugins.module_utils.decrypt import Decryption
+from ansible_collections.envelope.kms.plugins.module_utils.decrypt import (
+    Decryption,
+    known_allowed_keys,
+    undecrypted_result,
+)
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     ESDK_IMPORT_ERROR,
     HAS_ESDK,
     DecryptPolicy,
     Engine,
     decrypt_policy_argument_spec,
+    inspect_header,
 )
 from ansible_collections.envelope.kms.plugins.module_utils.errors import module_errors
+from ansible_collections.envelope.kms.plugins.module_utils.kms import given_as_null
 
 
 def main():
@@ -266,6 +281,10 @@ def main():
                              "stays out of the output and logs (the registered result still holds it)")
 
     with module_errors(module, f"cannot decrypt {module.params['src']}"):
+        # ansible-core's warn, not module.warn: see key_rotation.py
+        given_null = module.params["allowed_key_arns"] is None and given_as_null("allowed_key_arns")
+        if not known_allowed_keys(module.params, given_null, module.check_mode, warn):
+            module.exit_json(**undecrypted_result(module.params, inspect_header(module.params["src"]), warn))
         policy = DecryptPolicy.from_options(module.params)  # checked before any client is made
         engine = Engine.for_aws(module)  # makes clients, calls nothing
         result = Decryption(module, engine, engine.policy(policy)).run()

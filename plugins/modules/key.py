@@ -122,6 +122,11 @@ notes:
   - AWS managed keys (C(KeyManager=AWS)) are refused when the task would change them.
   - Deleting a key makes every ciphertext under it undecryptable once the window has passed.
     Disable the key first (O(enabled=false)) to find out what still uses it.
+  - In check mode a task that would create a key returns RV(key_id) and RV(key_arn) as null, since
+    KMS chooses them. The modules of this collection given such a null key id (or, here, an
+    O(key_id) that names no key, with O(state=present)) in check mode report the change they would
+    make with a warning naming the key, instead of failing. Outside check mode a null or unknown
+    O(key_id) is an error, before any change.
 extends_documentation_fragment:
   - envelope.kms.attributes
   - amazon.aws.common.modules
@@ -187,18 +192,23 @@ RETURN = r"""
 changes:
   description:
     - The KMS actions the task made (or, in check mode, would make), in order, named after the
-      boto3 client methods. Empty when nothing changed.
+      boto3 client methods. Empty when nothing changed, and in check mode for a key not known yet
+      (see the notes).
   returned: always
   type: list
   elements: str
   sample: [create_key, create_alias]
 key_id:
-  description: The key id. Null when there is no key, and in check mode for a key that would be created.
+  description:
+    - The key id. Null when there is no key, and in check mode for a key that would be created.
+    - Later tasks of this collection accept that null id in check mode, see the notes.
   returned: always
   type: str
   sample: 1234abcd-12ab-34cd-56ef-1234567890ab
 key_arn:
-  description: The key ARN. Null when there is no key, and in check mode for a key that would be created.
+  description:
+    - The key ARN. Null when there is no key, and in check mode for a key that would be created.
+    - Later tasks of this collection accept that null ARN in check mode, see the notes.
   returned: always
   type: str
   sample: arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab
@@ -339,6 +349,8 @@ try:
 except ImportError:
     pass  # AnsibleAWSModule reports it
 
+from ansible.module_utils.common.warnings import warn
+
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.envelope.kms.plugins.module_utils.errors import module_errors
@@ -360,19 +372,18 @@ from ansible_collections.envelope.kms.plugins.module_utils.keys import (
 from ansible_collections.envelope.kms.plugins.module_utils.kms import (
     KmsInputError,
     describe_key,
+    given_as_null,
     kms_client,
     normalize_alias,
+    unknown_key_warning,
 )
 
 
 def desired_state(params):
     """The module options as plan_key wants them, checked before any call to KMS."""
-    key_id = params["key_id"]
-    if key_id is not None and not key_id.strip():
-        raise KmsInputError("key_id must not be empty")
     return dict(
         state=params["state"],
-        key_id=key_id,
+        key_id=params["key_id"],
         alias=normalize_alias(params["alias"]) if params["alias"] is not None else None,
         description=params["description"],
         policy=parse_policy(params["policy"]),
@@ -384,6 +395,52 @@ def desired_state(params):
         multi_region=params["multi_region"],
         pending_window_days=check_pending_window(params["pending_window_days"]),
     )
+
+
+def key_id_is_unknown(params):
+    """Whether key_id is given but names nothing: empty, or null (what check mode predicts for a key an
+    earlier task would create). With key_id and alias both None, one of them was given as null."""
+    key_id = params["key_id"]
+    if key_id is not None:
+        return not key_id.strip()
+    return params["alias"] is None or given_as_null("key_id")
+
+
+def unknown_key_id_message(key_id):
+    if key_id is not None:
+        return "key_id must not be empty"
+    return "key_id is null: give the id or ARN of an existing key, or leave key_id out to find the key by its alias"
+
+
+def exit_unknown_key(module, client, desired):
+    """Check mode, key_id null or naming no key: an earlier task would create the key, so this task
+    would change it (or schedule its deletion). Warns, naming the key; nothing is planned against
+    another key."""
+    warn(unknown_key_warning("key_id", desired["key_id"]))  # ansible-core's warn: see key_rotation.py
+    result = dict(changed=True, changes=[], key_id=None, key_arn=None)
+    if desired["alias"] and desired["state"] == "present":
+        with module_errors(module, f"Could not read alias {desired['alias']}"):
+            target = describe_key(client, desired["alias"])
+        result["previous_alias_target_key_id"] = target["KeyId"] if target else None
+    module.exit_json(**result)
+
+
+def read_and_plan(module, client, desired):
+    """(KeyMetadata, snapshot, the key id the alias points at, plan). In check mode a key_id that names
+    no key exits as exit_unknown_key does (with state=present it is an error outside check mode)."""
+    alias, present = desired["alias"], desired["state"] == "present"
+    with module_errors(module, f"Could not read key {desired['key_id'] or alias}"):
+        metadata, current = read_key(client, desired["key_id"] or alias)
+        if current is None and desired["key_id"] and present and module.check_mode:
+            exit_unknown_key(module, client, desired)
+        alias_target = None
+        if alias and present:
+            if desired["key_id"]:
+                target = describe_key(client, alias)
+                alias_target = target["KeyId"] if target else None
+            elif current:
+                alias_target = current["key_id"]
+        return metadata, current, alias_target, plan_key(current, desired, alias_target)
 
 
 def main():
@@ -407,19 +464,15 @@ def main():
     )
     with module_errors(module, "Invalid options"):
         desired = desired_state(module.params)
+        unknown_key_id = key_id_is_unknown(module.params)
+        if unknown_key_id and not module.check_mode:
+            raise KmsInputError(unknown_key_id_message(desired["key_id"]))
 
     client = kms_client(module)
+    if unknown_key_id:
+        exit_unknown_key(module, client, desired)
     alias, present = desired["alias"], desired["state"] == "present"
-    with module_errors(module, f"Could not read key {desired['key_id'] or alias}"):
-        metadata, current = read_key(client, desired["key_id"] or alias)
-        alias_target = None
-        if alias and present:
-            if desired["key_id"]:
-                target = describe_key(client, alias)
-                alias_target = target["KeyId"] if target else None
-            elif current:
-                alias_target = current["key_id"]
-        actions = plan_key(current, desired, alias_target)
+    metadata, current, alias_target, actions = read_and_plan(module, client, desired)
 
     after = predict_key(current, actions)
     key_id = current["key_id"] if current else None

@@ -68,6 +68,10 @@ notes:
   - Read the result as C(result['keys']), because C(result.keys) is the Python dict method in Jinja2.
   - Details KMS refuses to give for one key (for instance the tags or policy of a key of another
     account) are returned as V(null) with a warning instead of failing the task.
+  - In check mode a task that would create a key returns its id as null. Given such a null (or
+    empty) O(key_id) or O(alias), the module returns no key, with a warning, rather than every key
+    of the account; outside check mode it is an error. A key that does not exist is no error, no key
+    is returned.
 extends_documentation_fragment:
   - envelope.kms.attributes.INFO_MODULE
   - amazon.aws.common.modules
@@ -339,7 +343,26 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 
 from ansible_collections.envelope.kms.plugins.module_utils.errors import module_errors
 from ansible_collections.envelope.kms.plugins.module_utils.key_info import alias_reference, gather
-from ansible_collections.envelope.kms.plugins.module_utils.kms import kms_client
+from ansible_collections.envelope.kms.plugins.module_utils.kms import given_as_null, kms_client, unknown_key_warning
+
+
+def unknown_key(params):
+    """Whether key_id or alias is given but names nothing: empty, or null (what check mode predicts for
+    a key an earlier task would create); module.params alone cannot tell null from not given."""
+    if params["key_id"] is not None:
+        return not params["key_id"].strip()
+    return params["alias"] is None and given_as_null("key_id", "key_arn", "alias")
+
+
+def exit_unknown_key(module, params):
+    """Check mode: no keys, with a warning, rather than every key of the account; else one line."""
+    option = "key_id" if params["key_id"] is not None or given_as_null("key_id", "key_arn") else "alias"
+    if not module.check_mode:
+        empty = params["key_id"] is not None
+        module.fail_json(msg=f"{option} must not be empty" if empty else
+                         f"{option} is null: leave it out to read every key")
+    warn(unknown_key_warning(option))
+    module.exit_json(changed=False, keys=[], aliases=[])
 
 
 def main():
@@ -357,10 +380,10 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    if unknown_key(params):
+        exit_unknown_key(module, params)
     with module_errors(module, "Invalid options"):
         key_ref = alias_reference(params["alias"]) if params["alias"] is not None else params["key_id"]
-    if params["key_id"] is not None and not params["key_id"].strip():
-        module.fail_json(msg="key_id must not be empty")
 
     options = dict(
         key_ref=key_ref,

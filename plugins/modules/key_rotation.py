@@ -62,6 +62,10 @@ notes:
   - KMS allows a limited number of on-demand rotations per key (see the AWS KMS quotas); do not
     run O(rotate_now=true) unconditionally on every play.
   - A disabled key or a key pending deletion cannot change its rotation; the KMS error is reported.
+  - In check mode a task that would create a key returns its id as null. Given such a null O(key_id),
+    or one that names no key (for instance an alias an earlier task only predicted), the module
+    warns, naming the key, and reports what it would do to a new key, whose automatic rotation is
+    off. Outside check mode both are errors, before any change.
 extends_documentation_fragment:
   - envelope.kms.attributes
   - amazon.aws.common.modules
@@ -94,12 +98,12 @@ EXAMPLES = r"""
 
 RETURN = r"""
 key_id:
-  description: The id of the key.
+  description: The id of the key. Null in check mode for a key that is not known yet, see the notes.
   returned: always
   type: str
   sample: 1234abcd-12ab-34cd-56ef-1234567890ab
 key_arn:
-  description: The ARN of the key.
+  description: The ARN of the key. Null in check mode for a key that is not known yet, see the notes.
   returned: always
   type: str
   sample: arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab
@@ -152,13 +156,14 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 
 from ansible_collections.envelope.kms.plugins.module_utils.errors import module_errors
 from ansible_collections.envelope.kms.plugins.module_utils.kms import (
-    KmsInputError,
-    describe_key,
+    find_key,
     kms_client,
     list_rotations,
+    required_key_ref,
     rotation_status,
 )
 from ansible_collections.envelope.kms.plugins.module_utils.rotation import (
+    NEW_KEY,
     NOT_ROTATING,
     apply_rotation,
     check_changeable,
@@ -167,6 +172,16 @@ from ansible_collections.envelope.kms.plugins.module_utils.rotation import (
     plan_rotation,
     validate_request,
 )
+
+
+def read_rotation(client, key_ref, check_mode, enabled, rotate_now):
+    """(KeyMetadata, can_rotate, rotation status) of the key. In check mode a key_id that is null or
+    names no key (an earlier task would create it) is warned about and taken for a new key (NEW_KEY)."""
+    metadata = find_key(client, key_ref, "key_id", check_mode, warn, f"Key {key_ref} does not exist")
+    if metadata is None:
+        return NEW_KEY, True, NOT_ROTATING
+    can_rotate = check_rotatable(metadata, enabled, rotate_now)
+    return metadata, can_rotate, rotation_status(client, metadata["Arn"]) if can_rotate else NOT_ROTATING
 
 
 def main():
@@ -179,21 +194,17 @@ def main():
         ),
         supports_check_mode=True,
     )
-    key_ref = module.params["key_id"]
     enabled = module.params["enabled"]
     period = module.params["rotation_period_days"]
     rotate_now = module.params["rotate_now"]
     with module_errors(module, "Invalid options"):
         validate_request(enabled, period)
+        key_ref = required_key_ref(module.params["key_id"], "key_id is required (it is null or empty)", module.check_mode)
 
     client = kms_client(module)
     with module_errors(module, f"Could not read the rotation status of key {key_ref}"):
-        metadata = describe_key(client, key_ref)
-        if metadata is None:
-            raise KmsInputError(f"Key {key_ref} does not exist")
+        metadata, can_rotate, current = read_rotation(client, key_ref, module.check_mode, enabled, rotate_now)
         key_arn = metadata["Arn"]
-        can_rotate = check_rotatable(metadata, enabled, rotate_now)
-        current = rotation_status(client, key_arn) if can_rotate else NOT_ROTATING
         plan = plan_rotation(current, enabled, period, rotate_now)
         check_changeable(metadata, plan)
 
@@ -219,7 +230,7 @@ def main():
     with module_errors(module, f"Could not read the rotation status of key {key_arn}"):
         if applied:
             observed = rotation_status(client, key_arn)
-        rotations = list_rotations(client, key_arn) if can_rotate else []
+        rotations = list_rotations(client, key_arn) if can_rotate and key_arn else []
 
     # enabled and the period are what the plan set (KMS may lag, or not report the period);
     # the dates are only known to KMS.

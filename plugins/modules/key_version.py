@@ -158,6 +158,7 @@ from ansible_collections.envelope.kms.plugins.module_utils.key_version import (
     BLOCKED,
     blocked_message,
     check_name,
+    check_rotation_id,
     key_version_result,
     plan_key_version,
     read_key_version,
@@ -179,6 +180,7 @@ def main():
     client = kms_client(module)
     with module_errors(module, f"Could not read the key versions of {name}"):
         check_name(name)
+        check_rotation_id(rotate, rotation_id)
         # ansible-core's warn, not module.warn: see key_rotation.py
         inputs = read_key_version(client, name, rotate, rotation_id, warn)
         plan = plan_key_version(name, rotate, rotation_id, **inputs)

@@ -43,7 +43,7 @@ description:
 author:
   - envelope.kms developers (!UNKNOWN)
 requirements:
-  - aws-encryption-sdk >= 3.3 (on the host)
+  - aws-encryption-sdk >= 3.3.0, boto3 and botocore on the host that runs the module, which calls KMS with its own AWS credentials
 options:
   path:
     description:
@@ -76,9 +76,9 @@ options:
       - The KMS key(s) every file must end up wrapped under, as key ids, key ARNs, alias names or alias
         ARNs, resolved to key ARNs when the task runs.
       - A file wrapped under exactly these keys (no more, no fewer) keeps its wrapping.
+      - Required. A null (or empty) key id is only accepted in check mode, see the notes.
     type: list
     elements: str
-    required: true
   vars_file_extensions:
     description:
       - Files whose names end in one of these are envelope vars files (YAML, or JSON for a name ending
@@ -110,6 +110,12 @@ notes:
   - Check mode only reads headers, with no KMS call beyond C(DescribeKey), so it cannot notice a
     tampered body or a key that cannot decrypt; it reports which files would change.
   - Diffs show each changed file's key ARNs and encryption context before and after, never content.
+  - In check mode a task that would create a key returns its id and ARN as null. Given such a null
+    O(key_id) (or a list entry), or one that names no key, the module warns, naming the key, and
+    reports every file as to be rewrapped, since no file can be wrapped under a key that does not
+    exist yet; that key shows as null in RV(key_arns). A null O(allowed_key_arns), or its null
+    entries, are left out, with a warning. Outside check mode all of these are errors, before any
+    KMS call.
 extends_documentation_fragment:
   - envelope.kms.decrypt_policy.keys
   - envelope.kms.attributes
@@ -151,7 +157,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 key_arns:
-  description: The key ARNs that O(key_id) resolved to, sorted.
+  description:
+    - The key ARNs that O(key_id) resolved to, sorted.
+    - In check mode a key not known yet (see the notes) is null, after the others.
   returned: always
   type: list
   elements: str
@@ -241,6 +249,7 @@ from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     normalize_context,
 )
 from ansible_collections.envelope.kms.plugins.module_utils.errors import module_errors
+from ansible_collections.envelope.kms.plugins.module_utils.kms import given_as_null, known_key_arns
 
 
 def _named(message, path, real):
@@ -337,7 +346,7 @@ def main():
         argument_spec=dict(
             path=dict(type="path"),
             paths=dict(type="list", elements="path"),
-            key_id=dict(type="list", elements="str", required=True),
+            key_id=dict(type="list", elements="str"),  # required: see wanted_key_ids (null accepted in check mode)
             encryption_context=dict(type="dict"),
             backup=dict(type="bool", default=False),
             vars_file_extensions=dict(type="list", elements="str", default=list(vars_file.DEFAULT_EXTENSIONS)),
@@ -352,6 +361,11 @@ def main():
         module.fail_json(msg=missing_required_lib("aws-encryption-sdk"), exception=ESDK_IMPORT_ERROR)
     params = module.params
     with module_errors(module, "cannot rewrap"):
+        given = params["key_id"] is not None or given_as_null("key_id")
+        key_ids = plan.wanted_key_ids(params["key_id"], given, module.check_mode)
+        allowed_null = params["allowed_key_arns"] is None and given_as_null("allowed_key_arns")
+        params["allowed_key_arns"] = known_key_arns(params["allowed_key_arns"], "allowed_key_arns", module.check_mode,
+                                                    warn, allowed_null)
         options = dict(
             encryption_context=(None if params["encryption_context"] is None
                                 else normalize_context(params["encryption_context"])),
@@ -365,7 +379,7 @@ def main():
         entries, unmatched = plan.expand_paths([params["path"]] if params["path"] else params["paths"])
         engine = Engine.for_aws(module)  # makes clients, calls nothing
         options["policy"] = engine.policy(options["policy"])  # the partition of the engine's region
-        key_arns = sorted(set(engine.resolve_key_arns(params["key_id"])))
+        key_arns = plan.resolve_key_arns(engine.resolve_key_arn, key_ids, module.check_mode, warn)
 
     for pattern in unmatched:
         warn(f"{pattern} matched no files")  # not module.warn: see key_rotation.py
@@ -373,7 +387,8 @@ def main():
                for path, real, problem in entries]
 
     changed = any(result["changed"] for result in results)
-    outcome = dict(changed=changed, key_arns=key_arns, results=results)
+    results = [plan.shown_result(result) for result in results]
+    outcome = dict(changed=changed, key_arns=plan.shown_arns(key_arns), results=results)
     if module._diff:
         outcome["diff"] = [plan.file_diff(result) for result in results if result["changed"]]
     failures = [result for result in results if result["failed"]]
