@@ -20,7 +20,7 @@ import tempfile
 from ansible import constants as C
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure, AnsibleError
 
-from ansible_collections.envelope.kms.plugins.module_utils.diffs import envelope_diff, facts_metadata
+from ansible_collections.envelope.kms.plugins.module_utils.diffs import envelope_diff, facts_metadata, with_sizes
 from ansible_collections.envelope.kms.plugins.module_utils.file_attrs import resolve_mode
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     MAX_DIFF_PLAINTEXT,
@@ -120,8 +120,8 @@ class ActionModule(EncryptActionBase):
 
     def _deploy(self, options, desired, workdir, task_vars):
         engine = self.engine()
-        exists, existing = self._fetch_existing(desired, options, workdir, task_vars)
-        if exists and not options["force"]:
+        dest_size, existing = self._fetch_existing(desired, options, workdir, task_vars)
+        if dest_size is not None and not options["force"]:
             # copy's force=false: an existing dest is left alone, so no KMS call is needed either
             return self._hand_over(existing or _placeholder(workdir, desired), desired, options, task_vars)
 
@@ -150,11 +150,12 @@ class ActionModule(EncryptActionBase):
             frame_length=options["frame_length"],
         )
         if self._play_context.diff and result.get("changed"):
-            result["diff"] = self._diff(comparison, key_arns, desired, options, facts, (exists, existing))
+            result["diff"] = self._diff(comparison, key_arns, desired, options, facts, (dest_size, existing))
         return result
 
     def _fetch_existing(self, desired, options, workdir, task_vars):
-        """(dest exists as a regular file, the envelope now at dest copied into workdir or None).
+        """(the size of dest when it is a regular file else None, the envelope now at dest copied into
+        workdir or None).
 
         One command on the host tells dest's size and, when an envelope of this plaintext could
         have that size and it is small, its content: nothing else is ever read back, so a huge or
@@ -169,17 +170,17 @@ class ActionModule(EncryptActionBase):
             if kind in SPECIAL_KINDS:
                 # copy would replace it with the envelope; never opened, never replaced (as for encrypt)
                 raise AnsibleActionFail(f"dest {desired['dest']} is {SPECIAL_KINDS[kind]}, not a regular file")
-            return False, None  # missing, or a directory copy writes into
+            return None, None  # missing, or a directory copy writes into
         size, data = answer
         if not envelope_could_hold(size, desired["size"], options["frame_length"], options["algorithm"]):
-            return True, None
+            return size, None
         local = os.path.join(workdir, "existing.envelope")
         if data is not None:
             if len(data) != size:
-                return True, None  # changed while being read: not the same either
+                return size, None  # changed while being read: not the same either
             with open(local, "wb") as handle:
                 handle.write(data)
-            return True, local
+            return size, local
         # a possible envelope, too big for the command's output
         if self._connection.become:
             # fetch_file cannot read as the become user; the slurp module can (as ansible-core's fetch does)
@@ -187,8 +188,8 @@ class ActionModule(EncryptActionBase):
         else:
             local = self._fetch(desired["dest"], local)
         if local is None or os.path.getsize(local) > high:
-            return True, None
-        return True, local
+            return size, None
+        return size, local
 
     def _fetch(self, dest, local):
         try:
@@ -229,31 +230,33 @@ class ActionModule(EncryptActionBase):
         return result
 
     def _diff(self, comparison, key_arns, desired, options, new_facts, at_dest):
+        """The envelope's metadata and sizes before and after (the old plaintext's size only when it
+        is the new one's: it is not decrypted for a diff); the plaintexts too with diff_plaintext."""
+        dest_size = at_dest[0]
         before = {}
-        if comparison and comparison.facts:
-            before = dict(facts_metadata(comparison.facts), size=comparison.facts.size)
-        after = dict(
-            key_arns=list(key_arns),
-            encryption_context=desired["context"],
-            algorithm=options["algorithm"],
-            frame_length=options["frame_length"],
-            plaintext_size=desired["size"],
+        if dest_size is not None:
+            same = bool(comparison and comparison.same)
+            metadata = facts_metadata(comparison.facts) if comparison and comparison.facts else {}
+            before = with_sizes(metadata, dest_size, desired["size"] if same else None)
+        after = with_sizes(
+            dict(key_arns=list(key_arns), encryption_context=desired["context"], algorithm=options["algorithm"],
+                 frame_length=options["frame_length"]),
+            new_facts.size if new_facts is not None else None,
+            desired["size"],
         )
-        if new_facts is not None:
-            after["size"] = new_facts.size
         diffs = [envelope_diff(desired["dest"], before, after)]
         if options["diff_plaintext"]:
             diffs.append(self._plaintext_diff(*at_dest, desired, key_arns))
         return diffs
 
-    def _plaintext_diff(self, exists, existing, desired, key_arns):
+    def _plaintext_diff(self, dest_size, existing, desired, key_arns):
         """Opt-in only (diff_plaintext): the old plaintext, decrypted in memory, against the new.
 
         The old plaintext is shown only if the envelope at dest passes the task's own policy:
         wrapped under one of the task's keys and carrying the task's context pairs. Anything else
         (another key's envelope, another context, garbage) is not the task's to show."""
         before = ""
-        if exists and not existing:
+        if dest_size is not None and not existing:
             before = "(old plaintext not shown: dest was not read back, its size rules out the new plaintext)\n"
         elif existing:
             engine = self.engine()

@@ -18,7 +18,7 @@ import stat
 from ansible.errors import AnsibleActionFail
 from ansible.utils.hashing import checksum
 
-from ansible_collections.envelope.kms.plugins.module_utils.diffs import envelope_diff, facts_metadata
+from ansible_collections.envelope.kms.plugins.module_utils.diffs import envelope_diff, facts_metadata, with_sizes
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     normalize_context,
 )
@@ -157,13 +157,14 @@ def _octal(mode):
 
 
 def _diff(dest, current, comparison, result, plaintext_size):
-    """Envelope metadata before and after; never plaintext."""
+    """Envelope metadata and sizes before and after (the old plaintext's size only when it is the
+    new one's: it is not decrypted for a diff); never plaintext."""
     before = {}
     if current:
-        before = dict(size=current.st_size, mode=_octal(current.st_mode))
-    if comparison and comparison.facts:
-        before.update(facts_metadata(comparison.facts))
-    names = ("key_arns", "encryption_context", "algorithm", "frame_length", "size", "mode")
-    after = {name: result[name] for name in names if name in result}
-    after["plaintext_size"] = plaintext_size
+        metadata = dict(facts_metadata(comparison.facts) if comparison and comparison.facts else {},
+                        mode=_octal(current.st_mode))
+        same = bool(comparison and comparison.same)
+        before = with_sizes(metadata, current.st_size, plaintext_size if same else None)
+    names = ("key_arns", "encryption_context", "algorithm", "frame_length", "mode")
+    after = with_sizes({name: result[name] for name in names}, result.get("size"), plaintext_size)
     return envelope_diff(dest, before, after)

@@ -16,7 +16,6 @@ import os
 from ansible.errors import AnsibleActionFail
 from ansible.parsing.vault import VaultSecret
 
-from ansible_collections.envelope.kms.plugins.module_utils import rewrap as walk
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import write_file_atomic
 from ansible_collections.envelope.kms.plugins.module_utils.errors import EnvelopeError, InputError
 from ansible_collections.envelope.kms.plugins.plugin_utils import vault_client
@@ -49,6 +48,10 @@ class ActionModule(EnvelopeActionBase):
                 raise InputError("no vault secret was given to this run: add --vault-id <old label>@prompt (or the "
                                  "old password file) so the files can be decrypted")
             patterns = [self._controller_path(pattern) for pattern in options["paths"]]
+            # imported here: rewrap pulls in module_utils/kms.py, hence amazon.aws, which must not keep
+            # this plugin from loading (run() says in one line that it is missing)
+            from ansible_collections.envelope.kms.plugins.module_utils import rewrap as walk  # pylint: disable=import-outside-toplevel
+
             entries, unmatched = walk.expand_paths(patterns, verb="rekey")
             for pattern in unmatched:
                 self._display.warning(f"envelope.kms.vault_rekey: {pattern} matched no files")

@@ -10,19 +10,18 @@ import binascii
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
-from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.envelope.kms.plugins.module_utils import vars_file
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
-    HAS_ESDK,
     MAX_CONTENT_SIZE,
     DecryptPolicy,
     Engine,
 )
 from ansible_collections.envelope.kms.plugins.module_utils.errors import EnvelopeError
+from ansible_collections.envelope.kms.plugins.plugin_utils import requirements
 from ansible_collections.envelope.kms.plugins.plugin_utils.errors import plugin_errors
-from ansible_collections.envelope.kms.plugins.plugin_utils.vars_loader import AwsOptions
+from ansible_collections.envelope.kms.plugins.plugin_utils.vars_loader import AMAZON_AWS_ERROR, AwsOptions
 
 try:
     from ansible.template import trust_as_template  # noqa: F401  pylint: disable=unused-import
@@ -34,6 +33,7 @@ else:
 
 AWS_OPTIONS = ("access_key", "secret_key", "session_token", "profile", "endpoint_url", "region", "aws_ca_bundle",
                "validate_certs")
+NAME = "envelope.kms.decrypt filter"
 POLICY_OPTIONS = ("encryption_context", "allowed_key_arns", "discovery_account_ids", "discovery_partition")
 
 _ENGINES = {}  # AWS options -> Engine, per process
@@ -44,24 +44,25 @@ def decrypt(value, key=None, encryption_context=None, allowed_key_arns=None, dis
             discovery_partition=None, **aws):
     """The plaintext of one inline envelope value, checked against the decrypt policy; cached per
     process (a worker serves one host's task, with all its loop items)."""
+    requirements.require(NAME, AnsibleFilterError, AMAZON_AWS_ERROR)
     unknown = sorted(set(aws) - set(AWS_OPTIONS))
     if unknown:
-        raise AnsibleFilterError(f"envelope.kms.decrypt filter: unknown option(s) {', '.join(unknown)}; valid options: "
+        raise AnsibleFilterError(f"{NAME}: unknown option(s) {', '.join(unknown)}; valid options: "
                                  f"key, {', '.join(POLICY_OPTIONS)}, {', '.join(AWS_OPTIONS)}")
     if not isinstance(value, str):
-        raise AnsibleFilterError(f"envelope.kms.decrypt filter: expects an envelope value (a string), not {type(value).__name__}")
+        raise AnsibleFilterError(f"{NAME}: expects an envelope value (a string), not {type(value).__name__}")
     if encryption_context is not None and not isinstance(encryption_context, Mapping):
-        raise AnsibleFilterError("envelope.kms.decrypt filter: encryption_context must be a dictionary")
+        raise AnsibleFilterError(f"{NAME}: encryption_context must be a dictionary")
     for name, given in (("allowed_key_arns", allowed_key_arns), ("discovery_account_ids", discovery_account_ids)):
         if given is not None and not isinstance(given, (str, list, tuple)):
-            raise AnsibleFilterError(f"envelope.kms.decrypt filter: {name} must be a list of strings")
+            raise AnsibleFilterError(f"{NAME}: {name} must be a list of strings")
     allowed_key_arns = [allowed_key_arns] if isinstance(allowed_key_arns, str) else allowed_key_arns
     discovery_account_ids = [discovery_account_ids] if isinstance(discovery_account_ids, str) else discovery_account_ids
     if "validate_certs" in aws:
         try:
             aws["validate_certs"] = boolean(aws["validate_certs"], strict=True)
         except TypeError:
-            raise AnsibleFilterError("envelope.kms.decrypt filter: validate_certs must be a boolean (true or false), "
+            raise AnsibleFilterError(f"{NAME}: validate_certs must be a boolean (true or false), "
                                      f"not {aws['validate_certs']!r}") from None
     path = vars_file.key_path(key) if key is not None else None
     with plugin_errors(AnsibleFilterError):
@@ -111,13 +112,10 @@ def _base64(text, what):
 
 
 def _engine(aws):
-    if not HAS_ESDK:
-        raise EnvelopeError(missing_required_lib("aws-encryption-sdk") + " (on the controller)", "missing_library")
     settings = tuple(sorted((name, repr(value)) for name, value in aws.items()))
     engine = _ENGINES.get(settings)
     if engine is None:
-        engine = _ENGINES[settings] = Engine.for_aws(AwsOptions(dict(aws), "envelope.kms.decrypt filter",
-                                                                AnsibleFilterError))
+        engine = _ENGINES[settings] = Engine.for_aws(AwsOptions(dict(aws), NAME, AnsibleFilterError))
     return engine
 
 

@@ -52,8 +52,9 @@ extends_documentation_fragment:
   - amazon.aws.common.plugins
   - amazon.aws.region.plugins
   - amazon.aws.boto3
+requirements:
+  - aws-encryption-sdk >= 3.3.0 (on the controller, as are boto3 and botocore)
 notes:
-  - Requires the C(aws-encryption-sdk) Python library (3.3 or later) on the controller.
   - An option this lookup does not know (a misspelled C(encryption_contex=), say) is an error, not
     ignored, so a typo cannot silently drop a check.
   - Each term must name a regular file. A FIFO, a device or a directory is refused at once.
@@ -95,14 +96,19 @@ _raw:
 """
 
 from ansible.errors import AnsibleLookupError
-from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.amazon.aws.plugins.plugin_utils.lookup import AWSLookupBase
+from ansible_collections.envelope.kms.plugins.plugin_utils import requirements
+
+try:
+    # first: once this file is imported, ansible-core reads its options from amazon.aws's doc
+    # fragments (and module_utils below import amazon.aws): without the collection, one line
+    from ansible_collections.amazon.aws.plugins.plugin_utils.lookup import AWSLookupBase
+except ImportError as error:
+    raise AnsibleLookupError(requirements.missing_collection("envelope.kms.decrypt lookup", error)) from None
 
 from ansible_collections.envelope.kms.plugins.module_utils.decrypt import encode_content
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
-    HAS_ESDK,
     MAX_CONTENT_SIZE,
     DecryptPolicy,
     Engine,
@@ -110,6 +116,7 @@ from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
 )
 from ansible_collections.envelope.kms.plugins.plugin_utils.errors import plugin_errors
 
+NAME = "envelope.kms.decrypt lookup"
 POLICY_OPTIONS = tuple(decrypt_policy_argument_spec()["argument_spec"])
 
 
@@ -117,11 +124,10 @@ class LookupModule(AWSLookupBase):
     def run(self, terms, variables=None, **kwargs):
         # ansible-core ignores keyword options it does not know: a typo such as encryption_contex=
         # would decrypt with no context check at all
+        requirements.require(NAME, AnsibleLookupError)  # boto3, botocore, aws-encryption-sdk
         self._refuse_unknown_options(kwargs)
         self._refuse_non_booleans(kwargs)
-        super().run(terms, variables, **kwargs)  # checks boto3/botocore, reads the options
-        if not HAS_ESDK:
-            raise AnsibleLookupError(missing_required_lib("aws-encryption-sdk") + " (on the controller)")
+        super().run(terms, variables, **kwargs)  # reads the options
         variables = variables or {}
         with plugin_errors(AnsibleLookupError):
             policy = DecryptPolicy.from_options({name: self.get_option(name) for name in POLICY_OPTIONS})
@@ -142,7 +148,7 @@ class LookupModule(AWSLookupBase):
                 known.update([name, *(definition.get("aliases") or ())])
         unknown = sorted(str(name) for name in given if name not in known)
         if unknown:
-            raise AnsibleLookupError(f"envelope.kms.decrypt lookup: unknown option(s) {', '.join(unknown)}; "
+            raise AnsibleLookupError(f"{NAME}: unknown option(s) {', '.join(unknown)}; "
                                      f"valid options: {', '.join(sorted(names))} (and the aliases of the AWS options)")
 
     def _refuse_non_booleans(self, given):
@@ -156,7 +162,7 @@ class LookupModule(AWSLookupBase):
                     try:
                         boolean(given[word], strict=True)
                     except TypeError:
-                        raise AnsibleLookupError(f"envelope.kms.decrypt lookup: {word} must be a boolean "
+                        raise AnsibleLookupError(f"{NAME}: {word} must be a boolean "
                                                  f"(true or false), not {given[word]!r}") from None
 
     def _path(self, variables, term):

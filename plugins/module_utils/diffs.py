@@ -19,6 +19,14 @@ def facts_metadata(facts):
                 algorithm=facts.algorithm, frame_length=facts.frame_length)
 
 
+def with_sizes(metadata, size, plaintext_size):
+    """``metadata`` with the two sizes each side of an envelope file's diff names, so that before and
+    after compare like with like: ``size``, the bytes of the file (ciphertext), and ``plaintext_size``.
+    None (null in the diff) where not known: an old envelope is not decrypted for a diff, and check
+    mode encrypts nothing."""
+    return dict(metadata, size=size, plaintext_size=plaintext_size)
+
+
 def envelope_diff(path, before, after):
     """A diff entry for the envelope at ``path``: metadata dicts before and after."""
     header = f"{path} (envelope)"

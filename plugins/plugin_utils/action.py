@@ -12,22 +12,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleActionFail
-from ansible.module_utils.basic import missing_required_lib
 from ansible.plugins.action import ActionBase
-
-from ansible_collections.amazon.aws.plugins.module_utils.modules import aws_argument_spec
-from ansible_collections.amazon.aws.plugins.plugin_utils.base import AWSPluginBase
 
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     ALGORITHMS,
     DEFAULT_ALGORITHM,
     DEFAULT_FRAME_LENGTH,
-    HAS_ESDK,
     Engine,
 )
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.inputs import frame_length as checked_frame_length
+from ansible_collections.envelope.kms.plugins.plugin_utils import requirements
 
-AWS_OPTIONS = aws_argument_spec()
+try:
+    from ansible_collections.amazon.aws.plugins.module_utils.modules import aws_argument_spec
+    from ansible_collections.amazon.aws.plugins.plugin_utils.base import AWSPluginBase
+except ImportError as error:  # the actions load, and each task fails with one line (run, below)
+    AMAZON_AWS_ERROR = error
+    AWSPluginBase = requirements.StandIn
+    AWS_OPTIONS = {}
+else:
+    AMAZON_AWS_ERROR = None
+    AWS_OPTIONS = aws_argument_spec()
 
 # What to encrypt and how: the options of every action that writes envelopes (copy, encrypt),
 # documented by the envelope.kms.encrypt doc fragment.
@@ -58,6 +63,11 @@ class EnvelopeActionBase(AWSPluginBase, ActionBase):
 
     _options = None
 
+    def run(self, tmp=None, task_vars=None):
+        # first of all: without amazon.aws or the libraries, no option can even be read
+        requirements.require(self._task.resolved_action or self._task.action, AnsibleActionFail, AMAZON_AWS_ERROR)
+        return super().run(tmp, task_vars)
+
     def _do_fail(self, message):
         raise AnsibleActionFail(message)
 
@@ -81,8 +91,6 @@ class EnvelopeActionBase(AWSPluginBase, ActionBase):
         return self._options
 
     def engine(self):
-        if not HAS_ESDK:
-            raise AnsibleActionFail(missing_required_lib("aws-encryption-sdk") + " (on the controller)")
         settings = tuple(sorted((name, repr(self._options.get(name))) for name in AWS_OPTIONS))
         if settings not in _ENGINES:
             _ENGINES[settings] = Engine.for_aws(self)

@@ -38,6 +38,11 @@ def task_source(action, src, content, dest):
     does (role ``files/``, playbook folder); exactly one of ``src`` and ``content`` is set."""
     if src is not None:
         path = find_source(action, src)
+        if os.path.isdir(path):
+            # one file per task for now (a folder of files is issue #17)
+            name = action._task.resolved_action or action._task.action
+            raise AnsibleActionFail(f"src {path} is a directory, not a regular file: {name} encrypts one file per task "
+                                    "(loop over the files of ansible.builtin.find, or use with_fileglob)")
         if dest.endswith("/"):
             dest += os.path.basename(path)
         return TaskSource(dest, os.path.basename(path), read_source(action._loader, path), path)

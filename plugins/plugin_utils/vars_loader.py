@@ -18,14 +18,20 @@ import hashlib
 import os
 
 from ansible.errors import AnsibleError
-from ansible.module_utils.basic import missing_required_lib
-
-from ansible_collections.amazon.aws.plugins.plugin_utils.base import AWSPluginBase
 
 from ansible_collections.envelope.kms.plugins.module_utils import vars_file
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.io import open_regular
-from ansible_collections.envelope.kms.plugins.module_utils.envelope import HAS_ESDK, Engine
+from ansible_collections.envelope.kms.plugins.module_utils.envelope import Engine
 from ansible_collections.envelope.kms.plugins.module_utils.errors import EnvelopeError, InputError
+from ansible_collections.envelope.kms.plugins.plugin_utils import requirements
+
+try:
+    from ansible_collections.amazon.aws.plugins.plugin_utils.base import AWSPluginBase
+except ImportError as error:  # the decrypt filter still loads, and fails with one line when used (engine_for)
+    AMAZON_AWS_ERROR = error
+    AWSPluginBase = requirements.StandIn
+else:
+    AMAZON_AWS_ERROR = None
 
 try:
     # ansible-core 2.19+ templates only strings trusted as templates, which decrypted values never are
@@ -46,20 +52,19 @@ class AwsOptions(AWSPluginBase):
 
     def __init__(self, options, name, error_class=AnsibleError):
         self._options = options
-        self._name = name
-        self._error_class = error_class
+        self.name = name
+        self.error_class = error_class
 
     def get_options(self):
         return self._options
 
     def _do_fail(self, message):
-        raise self._error_class(f"{self._name}: {message}")
+        raise self.error_class(f"{self.name}: {message}")
 
 
 def engine_for(plugin, settings):
-    """One Engine per process and AWS settings (a hashable of the plugin's AWS options)."""
-    if not HAS_ESDK:
-        raise AnsibleError(missing_required_lib("aws-encryption-sdk") + " (on the controller)")
+    """One Engine per process and AWS settings (a hashable of the AwsOptions plugin's AWS options)."""
+    requirements.require(plugin.name, plugin.error_class, AMAZON_AWS_ERROR)
     engine = _ENGINES.get(settings)
     if engine is None:
         engine = _ENGINES[settings] = Engine.for_aws(plugin)

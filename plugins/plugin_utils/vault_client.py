@@ -129,17 +129,17 @@ def _inventory_dir(path):
 # -- KMS
 
 def _engine(options):
-    try:
-        import boto3  # pylint: disable=import-outside-toplevel
-        import botocore.config  # pylint: disable=import-outside-toplevel
-        import botocore.exceptions  # pylint: disable=import-outside-toplevel
-    except ImportError:
-        raise ClientError(f"the boto3 and botocore Python libraries are required (for {sys.executable})") from None
-    from ansible_collections.envelope.kms.plugins.module_utils.envelope import HAS_ESDK, Engine  # pylint: disable=import-outside-toplevel
+    from ansible_collections.envelope.kms.plugins.plugin_utils import requirements  # pylint: disable=import-outside-toplevel
+
+    missing = requirements.missing_libraries()  # boto3, botocore, aws-encryption-sdk (amazon.aws is not used)
+    if missing:
+        raise ClientError(requirements.missing_libraries_message("the vault password client", missing))
+    import boto3  # pylint: disable=import-outside-toplevel
+    import botocore.config  # pylint: disable=import-outside-toplevel
+    import botocore.exceptions  # pylint: disable=import-outside-toplevel
+    from ansible_collections.envelope.kms.plugins.module_utils.envelope import Engine  # pylint: disable=import-outside-toplevel
     from ansible_collections.envelope.kms.plugins.module_utils._envelope.constants import KMS_RETRIES  # pylint: disable=import-outside-toplevel
 
-    if not HAS_ESDK:
-        raise ClientError(f"the aws-encryption-sdk Python library (3.3 or later) is required (for {sys.executable})")
     try:
         session = boto3.session.Session(profile_name=options.get("profile") or None,
                                         region_name=options.get("region") or os.environ.get("AWS_REGION") or None)

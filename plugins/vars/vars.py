@@ -151,6 +151,8 @@ from ansible.utils.display import Display
 from ansible.utils.path import basedir
 from ansible.utils.vars import combine_vars
 
+from ansible_collections.envelope.kms.plugins.plugin_utils import requirements
+
 # Everything else (amazon.aws, boto3, the AWS Encryption SDK: about 0.4 s of imports) is imported
 # only once a directory holds an envelope vars file, so enabling the plugin costs a run without
 # any next to nothing.
@@ -160,6 +162,12 @@ BUILTIN = ("host_group_vars", "ansible.builtin.host_group_vars")
 NAMES = ("envelope.kms.vars",)
 _WARNED = []
 display = Display()
+
+# ansible-core reads this plugin's options from amazon.aws's doc fragments once it is imported:
+# without the collection, one line here says what to install (rather than "unknown doc_fragment(s)").
+_AMAZON_AWS_ERROR = requirements.collection_error()
+if _AMAZON_AWS_ERROR is not None:
+    raise AnsibleParserError(requirements.missing_collection(NAMES[0], _AMAZON_AWS_ERROR))
 
 
 class VarsModule(BaseVarsPlugin):

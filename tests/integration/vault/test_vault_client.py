@@ -342,4 +342,6 @@ def test_client_runs_with_the_ansible_python_when_python3_lacks_the_libraries(pl
     done = subprocess.run(["/bin/sh", "-c", f"'{CLIENT}' --vault-id prod; exit $?"], env=system, cwd=playbook.workdir,
                           capture_output=True, text=True, check=False)
     assert done.returncode == 1
-    assert "the boto3 and botocore Python libraries are required (for /usr/bin/python3)" in client_error_line(done)
+    line = client_error_line(done)
+    assert "the vault password client needs the Python libraries boto3" in line and " botocore " in line, line
+    assert "on the controller, which are not installed for /usr/bin/python3: /usr/bin/python3 -m pip install boto3 " in line

@@ -111,5 +111,6 @@ def test_lookup_without_the_library(playbook, kms_server, app_key):
     run = playbook.run([fact_task("Lookup", lookup(path))])
     assert run.returncode != 0
     message = run.result("Lookup")["msg"]
-    assert "Failed to import the required Python library (aws-encryption-sdk)" in message
-    assert "on the controller" in message
+    assert ("envelope.kms.decrypt lookup needs the Python library aws-encryption-sdk (>= 3.3.0) on the controller, "
+            "which is not installed for ") in message
+    assert "-m pip install 'aws-encryption-sdk>=3.3.0'" in message
