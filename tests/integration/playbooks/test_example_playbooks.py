@@ -122,8 +122,7 @@ def test_check_mode_on_a_new_name_says_nothing_exists_yet(playbook, project, kms
         ("period 30", "lifecycle_rotation_period_days must be from 90 to 2560 (it is 30)"),
     ],
 )
-def test_a_missing_secret_or_bad_setting_stops_before_any_kms_call(playbook, project, kms, kms_server,
-                                                                    breakage, message):
+def test_a_missing_secret_or_bad_setting_stops_before_any_kms_call(playbook, project, kms_server, breakage, message):
     extra = {}
     if breakage == "no vault file":
         os.remove(project / "group_vars" / "secrets" / "vault.yml")
