@@ -28,9 +28,12 @@ $(STAMP_COLLECTIONS): $(STAMP_VENV) tools/install_collections.py
 	touch $@
 
 # The main job: the playbook against a local KMS endpoint (moto server) started for the run.
+# Compact output (changes, errors and the summary); KEEP=1 keeps the demo's folder (the summary says where).
 demo: setup
+	ANSIBLE_DISPLAY_OK_HOSTS=false ANSIBLE_DISPLAY_SKIPPED_HOSTS=false \
 	$(BIN)/python tests/harness/kms_server.py run -- \
-		$(BIN)/ansible-playbook -i playbooks/inventory/local.ini playbooks/demo.yml
+		$(BIN)/ansible-playbook -i playbooks/inventory/local.ini playbooks/demo.yml \
+		$(if $(filter-out 0 no false,$(KEEP)),-e demo_keep=true)
 
 test: units lint sanity integration
 
