@@ -83,16 +83,38 @@ def test_module_leaves_a_reported_period_that_matches(monkeypatch, capsys):
     assert not warnings_of(result)
 
 
-def test_module_assumes_an_unreported_period_matches_and_warns(monkeypatch, capsys):
-    def setup(stubber):
-        describe(stubber)
-        rotation(stubber, True)  # what moto answers: no RotationPeriodInDays
-        history(stubber)
+ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL", "AWS_URL", "EC2_URL")
 
-    result = run_module(monkeypatch, capsys, setup, key_id=KEY_ID, rotation_period_days=180)
+
+def unreported_period(stubber):
+    describe(stubber)
+    rotation(stubber, True)  # what moto answers: no RotationPeriodInDays
+    history(stubber)
+
+
+def test_module_assumes_an_unreported_period_matches_and_warns_against_aws(monkeypatch, capsys):
+    for name in ENDPOINT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    result = run_module(monkeypatch, capsys, unreported_period, key_id=KEY_ID, rotation_period_days=180)
     assert result["changed"] is False
     assert result["rotation_period_days"] is None
+    assert result["rotation_period_verified"] is False
     assert any("did not report the rotation period" in w and "180 days" in w for w in warnings_of(result))
+
+
+@pytest.mark.parametrize("how", ["option", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_KMS"])
+def test_an_unreported_period_is_no_warning_against_a_custom_endpoint(monkeypatch, capsys, how):
+    """Emulators (moto) never report the period: said in the result, not as a warning on every run."""
+    for name in ENDPOINT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    args = dict(key_id=KEY_ID, rotation_period_days=180)
+    if how == "option":
+        args["endpoint_url"] = "http://127.0.0.1:5000"
+    else:
+        monkeypatch.setenv(how, "http://127.0.0.1:5000")
+    result = run_module(monkeypatch, capsys, unreported_period, **args)
+    assert result["rotation_period_verified"] is False
+    assert not warnings_of(result)
 
 
 def test_module_check_mode_makes_no_mutating_call(monkeypatch, capsys):
