@@ -34,6 +34,8 @@ from ansible_collections.envelope.kms.plugins.module_utils._envelope.format impo
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.inputs import (
     algorithm_suite,
     frame_length as checked_frame_length,
+    known_key_arns,
+    shown_key_arns,
 )
 from ansible_collections.envelope.kms.plugins.plugin_utils.action import ENCRYPT_OPTIONS, EncryptActionBase
 from ansible_collections.envelope.kms.plugins.plugin_utils.errors import plugin_errors
@@ -125,7 +127,7 @@ class ActionModule(EncryptActionBase):
             # copy's force=false: an existing dest is left alone, so no KMS call is needed either
             return self._hand_over(existing or _placeholder(workdir, desired), desired, options, task_vars)
 
-        key_arns = engine.resolve_key_arns(options["key_id"])
+        key_arns = self.resolve_key_arns(options["key_id"])  # in check mode a key not known yet: never the same
         comparison = None
         if existing:
             comparison = engine.compare(existing, desired["plaintext"], key_arns, desired["context"],
@@ -144,7 +146,7 @@ class ActionModule(EncryptActionBase):
 
         result = self._hand_over(source, desired, options, task_vars)
         result.update(
-            key_arns=list(key_arns),
+            key_arns=shown_key_arns(key_arns),
             encryption_context=desired["context"],
             algorithm=options["algorithm"],
             frame_length=options["frame_length"],
@@ -239,8 +241,8 @@ class ActionModule(EncryptActionBase):
             metadata = facts_metadata(comparison.facts) if comparison and comparison.facts else {}
             before = with_sizes(metadata, dest_size, desired["size"] if same else None)
         after = with_sizes(
-            dict(key_arns=list(key_arns), encryption_context=desired["context"], algorithm=options["algorithm"],
-                 frame_length=options["frame_length"]),
+            dict(key_arns=shown_key_arns(key_arns), encryption_context=desired["context"],
+                 algorithm=options["algorithm"], frame_length=options["frame_length"]),
             new_facts.size if new_facts is not None else None,
             desired["size"],
         )
@@ -253,14 +255,18 @@ class ActionModule(EncryptActionBase):
         """Opt-in only (diff_plaintext): the old plaintext, decrypted in memory, against the new.
 
         The old plaintext is shown only if the envelope at dest passes the task's own policy:
-        wrapped under one of the task's keys and carrying the task's context pairs. Anything else
-        (another key's envelope, another context, garbage) is not the task's to show."""
+        wrapped under one of the task's keys (that exist: in check mode some may not yet) and
+        carrying the task's context pairs. Anything else (another key's envelope, another context,
+        garbage) is not the task's to show."""
         before = ""
+        allowed = known_key_arns(key_arns)
         if dest_size is not None and not existing:
             before = "(old plaintext not shown: dest was not read back, its size rules out the new plaintext)\n"
+        elif existing and not allowed:
+            before = "(old plaintext not shown: none of the keys of key_id exists yet)\n"
         elif existing:
             engine = self.engine()
-            policy = engine.policy(desired["context"], allowed_key_arns=key_arns)
+            policy = engine.policy(desired["context"], allowed_key_arns=allowed)
             try:
                 old = engine.decrypt_bytes(existing, policy, max_size=MAX_DIFF_PLAINTEXT)[0]
                 before = _shown_text(old, "old")

@@ -22,6 +22,7 @@ from ansible_collections.envelope.kms.plugins.module_utils.diffs import envelope
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     normalize_context,
 )
+from ansible_collections.envelope.kms.plugins.module_utils._envelope.inputs import shown_key_arns
 from ansible_collections.envelope.kms.plugins.plugin_utils.action import ENCRYPT_OPTIONS, EncryptActionBase
 from ansible_collections.envelope.kms.plugins.plugin_utils.errors import plugin_errors
 from ansible_collections.envelope.kms.plugins.plugin_utils.source import refuse_special_dest, task_source
@@ -77,7 +78,7 @@ class ActionModule(EncryptActionBase):
                         mode=_octal(current.st_mode))
 
         engine = self.engine()
-        key_arns = engine.resolve_key_arns(options["key_id"])
+        key_arns = self.resolve_key_arns(options["key_id"])  # in check mode a key not known yet: never the same
         comparison = None
         if current:
             comparison = engine.compare(dest, wanted["source"].plaintext, key_arns, wanted["context"],
@@ -91,9 +92,9 @@ class ActionModule(EncryptActionBase):
             facts = self._encrypt(engine, wanted, key_arns, options)
             changed, sha1 = True, facts.sha1
 
-        result = dict(dest=dest, changed=changed, key_arns=list(key_arns), encryption_context=wanted["context"],
-                      algorithm=options["algorithm"], frame_length=options["frame_length"],
-                      mode=_octal(wanted["mode"]))
+        result = dict(dest=dest, changed=changed, key_arns=shown_key_arns(key_arns),
+                      encryption_context=wanted["context"], algorithm=options["algorithm"],
+                      frame_length=options["frame_length"], mode=_octal(wanted["mode"]))
         if facts is not None:
             result.update(checksum=sha1, size=facts.size)
         if changed and self._task.diff:

@@ -16,6 +16,7 @@ import os
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.envelope.kms.plugins.module_utils import vars_file
+from ansible_collections.envelope.kms.plugins.module_utils._envelope.inputs import is_unknown_key_arn, shown_key_arns
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.io import file_kind
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import write_file_atomic
 from ansible_collections.envelope.kms.plugins.module_utils.errors import EnvelopeError, InputError
@@ -29,6 +30,7 @@ KINDS = ("added", "updated", "removed", "rewrapped", "unchanged")
 
 class ActionModule(EnvelopeActionBase):
     TRANSFERS_FILES = False
+    KEY_ID_OPTIONS = ("key_id",)
 
     ARGUMENT_SPEC = dict(
         path=dict(type="path", required=True),
@@ -50,11 +52,12 @@ class ActionModule(EnvelopeActionBase):
             if self._task.args.get("encryption_context") is not None:
                 checked_context(self._task.args.get("encryption_context"))
             options = self.load_options()
+            key_ids = self.key_ids()  # null: a key an earlier task would create (check mode only)
             path = self._controller_path(options["path"])
             request_args, mode = self._request_args(options, path)  # every check before any KMS call
             tree = self._existing(path)
             engine = self.engine()
-            key_arns = engine.resolve_key_arns(options["key_id"]) if options["key_id"] else None
+            key_arns = self.resolve_key_arns(key_ids) if key_ids else None
             request = vars_file.Request(path, key_arns=key_arns, trusted_key_arns=self._trusted(options),
                                         **request_args)
             before = vars_file.summary(tree) if tree is not None else ""
@@ -67,7 +70,8 @@ class ActionModule(EnvelopeActionBase):
         result.update(
             changed=changed,
             path=path,
-            key_arns=list(update.key_arns or ()),
+            # sorted, as the file's keys are: those not known yet (check mode) last, as None
+            key_arns=shown_key_arns(sorted(update.key_arns or (), key=is_unknown_key_arn)),
             encryption_context=update.encryption_context,
             **{kind: update.changes[kind] for kind in KINDS},
         )

@@ -27,6 +27,13 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.constants import ALIAS_PREFIX, KMS_RETRIES
+# The check-mode rule for keys earlier tasks only predict (null, or not created yet): one home, shared
+# with the controller plugins, which must not import this file (it imports amazon.aws).
+from ansible_collections.envelope.kms.plugins.module_utils._envelope.inputs import (  # noqa: F401
+    UNKNOWN_KEY_ASSUMPTION,
+    is_unknown_key_ref,
+    unknown_key_warning,
+)
 
 # A user input KMS would reject, caught before any call so the message can say why.
 from ansible_collections.envelope.kms.plugins.module_utils.errors import InputError as KmsInputError  # noqa: F401
@@ -76,24 +83,6 @@ def describe_key(client, key_ref):
         return client.describe_key(KeyId=key_ref)["KeyMetadata"]
     except is_boto3_error_code("NotFoundException"):
         return None
-
-
-# Check mode: a task that would create a key returns its id and ARN as null (KMS has not chosen them),
-# so later tasks get null, or an alias the real run would create, for a key that does not exist yet.
-UNKNOWN_KEY_ASSUMPTION = "assuming an earlier task creates that key in the real run (check mode)"
-
-
-def is_unknown_key_ref(key_ref):
-    """True for a null or blank key reference: what check mode predicts for a key not created yet."""
-    return key_ref is None or not str(key_ref).strip()
-
-
-def unknown_key_warning(option, key_ref=None):
-    """The check-mode warning for a key reference that names no key yet. It names the option and the
-    reference, so that a typo (which the real run refuses) does not go unnoticed."""
-    if is_unknown_key_ref(key_ref):
-        return f"{option} is null or empty: {UNKNOWN_KEY_ASSUMPTION}"
-    return f"Key {key_ref} ({option}) was not found: {UNKNOWN_KEY_ASSUMPTION}"
 
 
 def given_as_null(*names):

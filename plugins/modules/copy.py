@@ -149,6 +149,11 @@ notes:
   - AWS options (O(region), O(profile), O(endpoint_url), ...) and their environment variables are
     read on the controller, where KMS is called. Hosts need neither AWS credentials nor boto3.
   - O(remote_src) is refused, and O(src) must be a file.
+  - In check mode a task that would create a key (M(envelope.kms.key)) returns its id as
+    null. Given such a null O(key_id) (or a null entry), or an alias that names no key yet, the
+    action warns, naming the key, and reports that the file would be encrypted and deployed, with
+    no data key generated. Outside check mode a null or empty key id is an error before any KMS
+    call.
 seealso:
   - module: ansible.builtin.copy
   - module: envelope.kms.decrypt
@@ -182,7 +187,9 @@ dest:
   type: str
   sample: /etc/app/app.env.enc
 key_arns:
-  description: ARNs of the keys the data key is wrapped under (what O(key_id) resolved to).
+  description:
+    - ARNs of the keys the data key is wrapped under (what O(key_id) resolved to).
+    - In check mode, null for each key that is not known yet (see the notes).
   returned: success, unless O(force=false) left an existing file alone
   type: list
   elements: str

@@ -78,6 +78,11 @@ notes:
     read on the controller, where KMS is called.
   - Privilege escalation (C(become)) does not apply; the file is written by the user running
     C(ansible-playbook).
+  - In check mode a task that would create a key (M(envelope.kms.key)) returns its id as
+    null. Given such a null O(key_id) (or a null entry), or an alias that names no key yet, the
+    action warns, naming the key, and reports that the file would be encrypted and written, with
+    no data key generated. Outside check mode a null or empty key id is an error before any KMS
+    call.
 seealso:
   - module: envelope.kms.copy
   - module: envelope.kms.decrypt
@@ -119,7 +124,9 @@ dest:
   type: str
   sample: /var/cache/secrets/db-password.enc
 key_arns:
-  description: ARNs of the keys the data key is wrapped under (what O(key_id) resolved to).
+  description:
+    - ARNs of the keys the data key is wrapped under (what O(key_id) resolved to).
+    - In check mode, null for each key that is not known yet (see the notes).
   returned: success, unless O(force=false) left an existing file alone
   type: list
   elements: str

@@ -138,6 +138,11 @@ notes:
   - Every option is checked before the first KMS call. A tampered file, a value moved or swapped, or
     a file under a key the credentials cannot use fails with one line naming the file and the key,
     and the file is left as it was.
+  - In check mode a task that would create a key (M(envelope.kms.key)) returns its id as
+    null. Given such a null O(key_id) (or a null entry), or an alias that names no key yet, the
+    action warns, naming the key, and reports what it would write (every encrypted value of an
+    existing file would be rewrapped). Outside check mode a null or empty key id is an error before
+    any KMS call (leaving O(key_id) out keeps the file's own keys).
 seealso:
   - plugin: envelope.kms.vars
     plugin_type: vars
@@ -196,7 +201,9 @@ path:
   type: str
   sample: /srv/playbooks/group_vars/prod/secrets.kms.yml
 key_arns:
-  description: The KMS key ARNs that wrap the file's data key.
+  description:
+    - The KMS key ARNs that wrap the file's data key.
+    - In check mode, null for each key that is not known yet (see the notes), after the others.
   returned: always
   type: list
   elements: str

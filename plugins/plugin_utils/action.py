@@ -20,7 +20,10 @@ from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     DEFAULT_FRAME_LENGTH,
     Engine,
 )
-from ansible_collections.envelope.kms.plugins.module_utils._envelope.inputs import frame_length as checked_frame_length
+from ansible_collections.envelope.kms.plugins.module_utils._envelope.inputs import (
+    frame_length as checked_frame_length,
+    predicted_key_ids,
+)
 from ansible_collections.envelope.kms.plugins.plugin_utils import requirements
 
 try:
@@ -60,6 +63,8 @@ class EnvelopeActionBase(AWSPluginBase, ActionBase):
     ARGUMENT_SPEC = {}
     MUTUALLY_EXCLUSIVE = ()
     REQUIRED_ONE_OF = ()
+    # Key id options, which an earlier task's check-mode prediction may give as null (key_ids).
+    KEY_ID_OPTIONS = ()
 
     _options = None
 
@@ -75,7 +80,7 @@ class EnvelopeActionBase(AWSPluginBase, ActionBase):
         """The task's options, validated: an unknown option (a typo) fails the task."""
         try:
             self._options = self.validate_argument_spec(
-                argument_spec=dict(AWS_OPTIONS, **self.ARGUMENT_SPEC),
+                argument_spec=self._argument_spec(),
                 mutually_exclusive=list(self.MUTUALLY_EXCLUSIVE),
                 required_one_of=list(self.REQUIRED_ONE_OF),
             )[1]
@@ -85,6 +90,32 @@ class EnvelopeActionBase(AWSPluginBase, ActionBase):
             error.message = error.message.replace(f"({self._load_name})", f"({action})")
             raise
         return self._options
+
+    def _argument_spec(self):
+        spec = dict(AWS_OPTIONS, **self.ARGUMENT_SPEC)
+        for name in self.KEY_ID_OPTIONS:
+            if self._given_as_null(name):
+                # required means given, and it is: its null reaches key_ids (Ansible would refuse to
+                # convert it to a list, in check mode too)
+                spec[name] = dict(spec[name], required=False)
+        return spec
+
+    def _given_as_null(self, name):
+        return name in self._task.args and self._task.args[name] is None
+
+    def key_ids(self, name="key_id"):
+        """The key ids of the option ``name``, checked before any KMS call: a list in which a null
+        or blank entry is None (given as null: one such entry), which only check mode takes (the id
+        of a key an earlier task would create); None when the task does not give the option."""
+        value = self._options[name]
+        if value is None and not self._given_as_null(name):
+            return None
+        return predicted_key_ids(value, self._task.check_mode, name)
+
+    def resolve_key_arns(self, key_ids, name="key_id"):
+        """The key ARNs of ``key_ids`` (key_ids' list); in check mode a key not known yet is warned
+        about, naming it, and stands as an unknown key ARN (results show it with shown_key_arns)."""
+        return self.engine().resolve_key_arns(key_ids, self._task.check_mode, self._display.warning, name)
 
     def get_options(self):
         # amazon.aws's plugin base reads the AWS options through this
@@ -103,12 +134,15 @@ class EncryptActionBase(EnvelopeActionBase):
 
     MUTUALLY_EXCLUSIVE = (("src", "content"),)
     REQUIRED_ONE_OF = (("src", "content"),)
+    KEY_ID_OPTIONS = ("key_id",)
 
     def load_options(self):
-        """The options, with the context's type and the frame length checked (before any KMS call)."""
+        """The options, with the context's type, the frame length and the key ids (key_ids) checked
+        (before any KMS call)."""
         checked_context(self._task.args.get("encryption_context"))
         options = super().load_options()
         checked_frame_length(options["frame_length"])
+        options["key_id"] = self.key_ids()
         return options
 
 

@@ -37,6 +37,7 @@ from ansible_collections.envelope.kms.plugins.module_utils._envelope.inputs impo
     key_id_list,
     normalize_context,
     normalize_key_id,
+    resolve_predicted_key_ids,
 )
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.io import (
     AtomicFile,
@@ -123,7 +124,13 @@ class Engine:
             self._key_arns[key_id] = metadata["Arn"]
         return self._key_arns[key_id]
 
-    def resolve_key_arns(self, key_ids):
+    def resolve_key_arns(self, key_ids, check_mode=False, warn=None, option="key_id"):
+        """Key ARNs of one key id or a list, in order. In check mode ``key_ids`` may hold the
+        predictions of earlier tasks (inputs.predicted_key_ids): a None entry, or one that names no
+        key, is reported to ``warn`` and stands as an unknown key ARN (inputs.shown_key_arns), which
+        no envelope is wrapped under and which is never sent to KMS."""
+        if check_mode:
+            return resolve_predicted_key_ids(self.resolve_key_arn, key_ids, warn, option)
         return [self.resolve_key_arn(key_id) for key_id in key_id_list(key_ids)]
 
     def policy(self, encryption_context=None, allowed_key_arns=None, discovery_account_ids=None,

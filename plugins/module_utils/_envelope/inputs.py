@@ -3,10 +3,11 @@
 
 """For internal collection use only: the engine's inputs, checked and normalised once.
 
-Key ids, encryption contexts, algorithm suites, frame lengths and commitment policies, each refused
-with a one-line EnvelopeError (kind ``invalid_argument``) before any KMS call. Light on purpose:
-modules that never encrypt (data_key) use it without importing the AWS Encryption SDK, which is
-imported only by the functions that need it.
+Key ids (in check mode, those earlier tasks only predict too), encryption contexts, algorithm
+suites, frame lengths and commitment policies, each refused with a one-line EnvelopeError (kind
+``invalid_argument``) before any KMS call. Light on purpose: modules that never encrypt (data_key)
+use it without importing the AWS Encryption SDK, which is imported only by the functions that need
+it, and controller plugins without importing amazon.aws.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ansible_collections.envelope.kms.plugins.module_utils._envelope.constants i
     RESERVED_CONTEXT_PREFIX,
     SIGNED_ALGORITHM,
 )
-from ansible_collections.envelope.kms.plugins.module_utils.errors import InputError
+from ansible_collections.envelope.kms.plugins.module_utils.errors import EnvelopeError, InputError
 
 BARE_KEY_ID = re.compile(r"^(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
 
@@ -49,6 +50,79 @@ def key_id_list(key_ids):
     if not normalized:
         raise InputError("at least one KMS key id is required to encrypt")
     return normalized
+
+
+# Check mode: a task that would create a key returns its id and ARN as null (KMS has not chosen them),
+# so later tasks get null, or an alias the real run would create, for a key that does not exist yet.
+# The one home of this rule, for modules (through kms.py) and controller plugins alike.
+UNKNOWN_KEY_ASSUMPTION = "assuming an earlier task creates that key in the real run (check mode)"
+# Stands, among the key ARNs resolved in check mode, for such a key: no header holds it, since nothing
+# can be wrapped under a key that does not exist yet. Never sent to KMS; results show it as None.
+UNKNOWN_KEY_ARN = "\0unknown key "
+
+
+def is_unknown_key_ref(key_ref):
+    """True for a null or blank key reference: what check mode predicts for a key not created yet."""
+    return key_ref is None or not str(key_ref).strip()
+
+
+def unknown_key_warning(option, key_ref=None):
+    """The check-mode warning for a key reference that names no key yet. It names the option and the
+    reference, so that a typo (which the real run refuses) does not go unnoticed."""
+    if is_unknown_key_ref(key_ref):
+        return f"{option} is null or empty: {UNKNOWN_KEY_ASSUMPTION}"
+    return f"Key {key_ref} ({option}) was not found: {UNKNOWN_KEY_ASSUMPTION}"
+
+
+def predicted_key_ids(key_ids, check_mode, option="key_id"):
+    """A key id option (one id, a list, or None: given as null) as a list in which a null or blank
+    entry is None. Only check mode takes such an entry (an earlier task's prediction): outside it,
+    InputError, before any KMS call."""
+    key_ids = [key_ids] if key_ids is None or isinstance(key_ids, str) else list(key_ids)
+    key_ids = [None if is_unknown_key_ref(key_id) else key_id for key_id in key_ids]
+    if check_mode or None not in key_ids:
+        return key_ids
+    where = f" (entry {key_ids.index(None) + 1} of {len(key_ids)})" if len(key_ids) > 1 else ""
+    raise InputError(f"{option} is null or empty{where}: give a KMS key id, key ARN, alias name or alias ARN (the null "
+                     "key id of a key an earlier task would create is taken in check mode only)")
+
+
+def resolve_predicted_key_ids(resolve, key_ids, warn, option="key_id"):
+    """Check mode: the key ARNs of ``key_ids`` (predicted_key_ids' list) by ``resolve`` (a key id ->
+    its ARN), in order and without repeats. An entry that is None, or that names no key (``resolve``
+    raising EnvelopeError of kind key_not_found), is warned about (unknown_key_warning) and stands as
+    an unknown key ARN (is_unknown_key_arn). Any other failure is raised."""
+    arns = []
+    for index, key_id in enumerate(key_ids):
+        arn = None
+        if not is_unknown_key_ref(key_id):
+            try:
+                arn = resolve(key_id)
+            except EnvelopeError as error:
+                if error.kind != "key_not_found":
+                    raise
+        if arn is None:
+            warn(unknown_key_warning(option, key_id))
+            arn = f"{UNKNOWN_KEY_ARN}{index}"
+        if arn not in arns:
+            arns.append(arn)
+    if not arns:
+        raise InputError("at least one KMS key id is required to encrypt")
+    return arns
+
+
+def is_unknown_key_arn(arn):
+    return arn.startswith(UNKNOWN_KEY_ARN)
+
+
+def known_key_arns(arns):
+    """The resolved key ARNs of keys that exist (in check mode, without the unknown ones)."""
+    return [arn for arn in arns if not is_unknown_key_arn(arn)]
+
+
+def shown_key_arns(arns):
+    """Key ARNs as results and diffs show them: None for each key not known yet, in place."""
+    return [None if is_unknown_key_arn(arn) else arn for arn in arns]
 
 
 def normalize_context(context, purpose="encryption context", reserved_prefix=RESERVED_CONTEXT_PREFIX):
