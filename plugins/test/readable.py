@@ -10,6 +10,7 @@ def readable(path):
     """True for a regular file (links followed) that this process may open for reading."""
     if not isinstance(path, str) or not path:
         return False
+    path = os.path.expanduser(path)
     return os.path.isfile(path) and os.access(path, os.R_OK)
 
 

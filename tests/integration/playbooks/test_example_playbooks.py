@@ -106,6 +106,7 @@ def test_check_mode_on_a_new_name_says_nothing_exists_yet(playbook, project, kms
     text = summary(checked)
     assert "alias/billing -> alias/billing-v1 (does not exist yet: a real run creates it)" in text
     assert "Would encrypt: every file, once the key exists (check mode)" in text
+    assert "Automatic rotation: on, every 180 days" in text
     assert "all up to date" not in text
     assert not kms.list_aliases()["Aliases"] or all(
         not alias["AliasName"].startswith("alias/billing") for alias in kms.list_aliases()["Aliases"])
@@ -120,6 +121,7 @@ def test_check_mode_on_a_new_name_says_nothing_exists_yet(playbook, project, kms
         ("no vault file", "'vault_billing_api_token' is undefined"),
         ("no billing.env", "files/billing.env is not a readable file on the controller"),
         ("period 30", "lifecycle_rotation_period_days must be from 90 to 2560 (it is 30)"),
+        ("no dest folder", "These folders of lifecycle_files dest do not exist on app1"),
     ],
 )
 def test_a_missing_secret_or_bad_setting_stops_before_any_kms_call(playbook, project, kms_server, breakage, message):
@@ -128,6 +130,8 @@ def test_a_missing_secret_or_bad_setting_stops_before_any_kms_call(playbook, pro
         os.remove(project / "group_vars" / "secrets" / "vault.yml")
     elif breakage == "no billing.env":
         os.remove(project / "files" / "billing.env")
+    elif breakage == "no dest folder":
+        extra["billing_dir"] = str(project / "deployed" / "missing")
     else:
         extra["lifecycle_rotation_period_days"] = 30
     kms_server.start_recording()
@@ -138,6 +142,21 @@ def test_a_missing_secret_or_bad_setting_stops_before_any_kms_call(playbook, pro
     assert "set vault_billing_api_token" not in result.stdout
     assert sum(kms_server.kms_calls().values()) == 0
     assert not os.listdir(project / "deployed")
+
+
+def test_a_collection_playbook_with_a_host_list_inventory_asks_for_the_cache_dir(playbook, tmp_path, kms_server):
+    """-i 'app1,' gives no inventory folder to keep the cache beside: one line, no KMS call, nothing
+    written (it once landed in ./None/.envelope-kms)."""
+    playbook.inventory = "app1,"
+    kms_server.start_recording()
+    result = playbook.run("envelope.kms.deploy_secrets", extra_vars={
+        "envelope_kms_hosts": "all", "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+        "lifecycle_name": "hostlist", "lifecycle_files": [{"content": "x", "dest": str(tmp_path / "x.enc")}]})
+    assert result.returncode != 0
+    failed = json.dumps([r for _name, hosts in result.tasks() for r in hosts.values() if r.get("failed")])
+    assert "set lifecycle_cache_dir" in failed, failed
+    assert sum(kms_server.kms_calls().values()) == 0
+    assert not [name for name in os.listdir(tmp_path) if name in ("None", ".envelope-kms", "x.enc")]
 
 
 def test_example_inventory_parses():

@@ -51,6 +51,9 @@ def user(tmp_path, kms_server):
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("ANSIBLE_", "AWS_", "PYTHON"))}
     env.update(kms_server.environment())
+    env.pop("AWS_DEFAULT_REGION", None)  # the README gives AWS_REGION only
+    # The README's pip line must find everything installed already: never the network, never a change.
+    env.update({"PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
     env.update({"HOME": str(home), "PATH": BIN + os.pathsep + env.get("PATH", "/usr/bin:/bin"), "ANSIBLE_NOCOLOR": "1"})
     return work, env
 

@@ -419,7 +419,7 @@ def test_check_mode_changes_nothing(playbook, kms, kms_server):
         ({"lifecycle_files": [{"content": "a", "dest": "/tmp/dir/"}]}, "not a directory with '/' at the end"),
         ({"lifecycle_files": [{"content": "a", "dest": "/tmp/x", "mode": "0999"}]}, "mode must be octal"),
         ({"lifecycle_files": [{"content": "a", "dest": "/tmp/x", "encryption_context": {"aws-crypto-x": "y"}}]},
-         "keys may not start with 'aws'"),
+         "keys may not start with 'aws-crypto-'"),
         ({"lifecycle_encrypt": False}, "lifecycle_encrypt is false but these files are not in the cache"),
         # A secret from a variable that is not set (a vault file not loaded): never encrypted as
         # some default text, the run stops naming the variable.
@@ -438,6 +438,28 @@ def test_bad_variables_fail_before_any_kms_call(playbook, kms_server, role_vars,
     if "lifecycle_name" not in message and "240" not in message:  # only the rule that failed is shown
         assert "lifecycle_name must use" not in shown, shown
     assert sum(kms_server.kms_calls().values()) == 0
+
+
+def test_inputs_the_checks_must_accept(playbook, kms_server):
+    """No false refusal: a src with glob characters is that very file (not a pattern: db1.env beside it
+    must not be taken), an 'aws...' context key that is not the SDK's reserved 'aws-crypto-', a number
+    as a context value, a 0o mode and a symbolic one."""
+    site = write_site(playbook, lifecycle_files=[
+        {"src": "db[1].env", "dest": "{{ host_dir }}/db.enc", "mode": "0o640",
+         "encryption_context": {"aws_region": "eu-west-1", "version": 2}},
+        {"content": "token\n", "dest": "{{ host_dir }}/token.enc", "mode": "u=rw,g=r"},
+    ])
+    files_dir = os.path.join(playbook.workdir, "files")
+    for name, text in (("db[1].env", "RIGHT\n"), ("db1.env", "WRONG\n")):
+        with open(os.path.join(files_dir, name), "w", encoding="utf-8") as handle:
+            handle.write(text)
+    playbook.set_hosts(["web1"])
+    run = playbook.run(site).assert_ok()
+    assert "WARNING" not in run.stderr, run.stderr
+    (db,) = decrypt_with_library(kms_server, [host_file(playbook, "web1", "db.enc")])
+    assert db[1] == "RIGHT\n"
+    assert db[0]["aws_region"] == "eu-west-1" and db[0]["version"] == "2"
+    assert oct(os.stat(host_file(playbook, "web1", "db.enc")).st_mode & 0o777) == "0o640"
 
 
 def assert_cache_decrypts(playbook, kms_server, wrapping_key_arn):
