@@ -1,15 +1,14 @@
 """The demo (playbooks/demo.yml, `make demo`) through the real ansible-playbook against the local KMS
-endpoint: from the checkout, from the installed collection as `ansible-playbook envelope.kms.demo`,
-and when a step fails."""
+endpoint: once from the installed collection as `ansible-playbook envelope.kms.demo` (the
+whole workflow), and when a step fails (from the checkout)."""
 
+import json
 import os
 import re
 import subprocess
 import sys
 
 import pytest
-
-from ansible_collections.envelope.kms.plugins.module_utils.envelope import inspect_header
 
 pytestmark = pytest.mark.slow
 
@@ -38,38 +37,6 @@ def tree(path):
     return entries
 
 
-def test_demo_runs_the_whole_workflow_and_prints_the_summary(playbook, kms, monkeypatch, tmp_path):
-    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the demo's folder (tempfile) goes under the test's
-    run = playbook.run(DEMO, extra_vars={"demo_keep": True}).assert_ok()
-    summary = run.result("Show what was done")["msg"]
-    text = "\n".join(summary)
-    v1 = kms.describe_key(KeyId="alias/envelope-demo-v1")["KeyMetadata"]
-    v2 = kms.describe_key(KeyId="alias/envelope-demo-v2")["KeyMetadata"]
-    assert (v1["KeyState"], v2["KeyState"]) == ("Disabled", "Enabled")
-    assert kms.describe_key(KeyId="alias/envelope-demo")["KeyMetadata"]["Arn"] == v2["Arn"]
-    assert summary[0].startswith("Key versions (in the local endpoint http://127.0.0.1:")
-    assert f"alias/envelope-demo-v1: {v1['Arn']} (Disabled)" in text
-    assert f"alias/envelope-demo, alias/envelope-demo-v2: {v2['Arn']} (Enabled)" in text
-    assert "Automatic rotation of alias/envelope-demo-v2: on, every 180 days" in text
-    assert "3 cached files rewrapped" in text
-    assert "Files deployed: 3 on each of web1, web2, web3" in text
-    assert "s3://envelope-kms-demo/envelope-demo/app.env.enc" in text
-    # KMS calls by step, from the endpoint's recorder: one data key per secret, none on the re-run.
-    steps = {line.split(":")[0].strip(): line for line in summary if re.match(r"  \d\. ", line)}
-    assert sorted(steps) == ["1. deploy", "2. re-deploy", "3. rotate", "4. check", "5. variables"]
-    assert "GenerateDataKey 3" in steps["1. deploy"]
-    assert "GenerateDataKey" not in steps["2. re-deploy"]
-    assert "GenerateDataKey 3" in steps["3. rotate"]
-    assert steps["4. check"] == "  4. check: 9 (Decrypt 9)"  # 3 files on 3 hosts
-    for host in ("web1", "web2", "web3"):
-        assert run.result("Compare with the secrets", host)["msg"] == f"{host}: 3 files decrypt to their secrets"
-    # -e demo_keep=true: the folder stays, and the summary says where.
-    (folder,) = demo_folders(tmp_path)
-    assert f"Demo folder kept: {folder} (remove it when done)" in summary
-    assert inspect_header(os.path.join(folder, "hosts", "web3", "app.env.enc")).key_arns == (v2["Arn"],)
-    assert "demo-password" not in run.stdout
-
-
 @pytest.fixture
 def installed(tmp_path):
     """envelope.kms built and installed from its tarball as a user would, and ANSIBLE_COLLECTIONS_PATH
@@ -92,8 +59,19 @@ def installed(tmp_path):
     return str(folder), path
 
 
+def shown(stdout, task):
+    """The result a task printed with the default callback: the JSON object after its `=> `."""
+    block = stdout.split(f"TASK [{task}] ", 1)[1]
+    start = block.index("=> {") + 3
+    end = block.index("\n}\n", start) + 2
+    return json.loads(block[start:end])
+
+
 def test_demo_runs_from_the_installed_collection_compact_and_leaves_nothing_behind(
         installed, kms, kms_server, tmp_path):
+    """One run of the whole demo, as a user runs it: `ansible-playbook envelope.kms.demo` from the
+    installed tarball, compact output, no inventory. The summary, the KMS state and calls by step,
+    and nothing left behind."""
     collection, collections_path = installed
     with open(os.path.join(ROOT, "Makefile"), encoding="utf-8") as handle:
         make_demo = handle.read().split("\ndemo:", 1)[1].split("\n\n", 1)[0]
@@ -117,11 +95,30 @@ def test_demo_runs_from_the_installed_collection_compact_and_leaves_nothing_behi
     output = run.stdout + run.stderr
     assert run.returncode == 0, output
 
-    assert kms.describe_key(KeyId="alias/envelope-demo")["KeyMetadata"]["KeyState"] == "Enabled"
-    assert "Key versions (in the local endpoint " in run.stdout
-    assert "Files deployed: 3 on each of web1, web2, web3" in run.stdout
-    assert re.search(r'"  5\. variables: \d+ \(', run.stdout), run.stdout
-    assert f"Demo folder {scratch}{os.sep}envelope-kms-demo-" in run.stdout
+    # The key versions: v1 disabled by the rotation, the alias on v2.
+    v1 = kms.describe_key(KeyId="alias/envelope-demo-v1")["KeyMetadata"]
+    v2 = kms.describe_key(KeyId="alias/envelope-demo-v2")["KeyMetadata"]
+    assert (v1["KeyState"], v2["KeyState"]) == ("Disabled", "Enabled")
+    assert kms.describe_key(KeyId="alias/envelope-demo")["KeyMetadata"]["Arn"] == v2["Arn"]
+    summary = shown(run.stdout, "Show what was done")["msg"]
+    text = "\n".join(summary)
+    assert summary[0].startswith("Key versions (in the local endpoint http://127.0.0.1:")
+    assert f"alias/envelope-demo-v1: {v1['Arn']} (Disabled)" in text
+    assert f"alias/envelope-demo, alias/envelope-demo-v2: {v2['Arn']} (Enabled)" in text
+    assert "Automatic rotation of alias/envelope-demo-v2: on, every 180 days" in text
+    assert "3 cached files rewrapped" in text
+    assert "Files deployed: 3 on each of web1, web2, web3" in text
+    assert "s3://envelope-kms-demo/envelope-demo/app.env.enc" in text
+    assert f"Demo folder {scratch}{os.sep}envelope-kms-demo-" in text
+    # KMS calls by step, from the endpoint's recorder: one data key per secret, none on the re-run.
+    steps = {line.split(":")[0].strip(): line for line in summary if re.match(r"  \d\. ", line)}
+    assert sorted(steps) == ["1. deploy", "2. re-deploy", "3. rotate", "4. check", "5. variables"]
+    assert "GenerateDataKey 3" in steps["1. deploy"]
+    assert "GenerateDataKey" not in steps["2. re-deploy"]
+    assert "GenerateDataKey 3" in steps["3. rotate"]
+    assert steps["4. check"] == "  4. check: 9 (Decrypt 9)"  # 3 files on 3 hosts
+    assert re.match(r"  5\. variables: \d+ \(", steps["5. variables"]), steps
+    assert "demo-password" not in output
     # Compact: changes and the summary, no ok or skipped results (468 lines before, 138 now).
     lines = run.stdout.splitlines()
     assert len(lines) < 200, run.stdout
