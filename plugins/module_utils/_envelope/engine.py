@@ -162,12 +162,25 @@ class Engine:
             return self._encrypt_to_file(source, dest, key_ids, encryption_context, algorithm, frame_length, mode,
                                          checksums, durable)
 
-    def _encrypt_to_file(self, source, dest, key_ids, context, algorithm, frame_length, mode, checksums, durable):
+    def encrypt_reader(self, reader, dest, key_ids, encryption_context=None, mode=0o600, uid=-1, gid=-1,
+                       before_commit=None):
+        """Like encrypt_file, from a binary reader (read(n)) of plaintext made in memory, such as a
+        decrypting one (openssl.LegacyReader): the plaintext never reaches disk. ``before_commit()``
+        runs once the reader is exhausted and may raise to discard the new file (a checksum that
+        does not match); ``uid``/``gid`` (-1: ours) are set on the temp file before the rename."""
+        source = open_source(reader, "cannot encrypt")
+        return self._encrypt_to_file(source, dest, key_ids, encryption_context, None, None, mode, True, True,
+                                     before_commit=before_commit, uid=uid, gid=gid)
+
+    def _encrypt_to_file(self, source, dest, key_ids, context, algorithm, frame_length, mode, checksums, durable,
+                         before_commit=None, uid=-1, gid=-1):
         what = f"cannot encrypt {source.label} to {dest}"
         refuse_same_file(source.stream, dest, what)
-        with AtomicFile(dest, mode, durable=durable) as out:
+        with AtomicFile(dest, mode, durable=durable, uid=uid, gid=gid) as out:
             sink = out.write_hashed if checksums else out.write
             header = self._encrypt_stream(source.stream, sink, key_ids, context, algorithm, frame_length, what)
+            if before_commit is not None:
+                before_commit()
             with Translated(what):
                 out.commit()
         return _written_facts(header, out, checksums)
