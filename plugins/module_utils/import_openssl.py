@@ -76,6 +76,11 @@ class LegacyInput:
         self.given_dest = entry["dest"]
         self.checksum = openssl.parse_checksum(entry.get("checksum"))
         self.dest, self.existing, self.is_link = dest_stat(entry["dest"], params["follow"])
+        folder = os.path.dirname(os.path.abspath(self.dest))
+        if not os.path.isdir(folder):
+            raise InputError(f"the folder of dest {self.given_dest} does not exist: create it first", self.given_dest)
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise InputError(f"cannot write in {folder}, the folder of dest {self.given_dest}", self.given_dest)
         self.attributes = planned_attributes(params, self.existing)  # owner, group, mode checked here
         self._refuse_as_dest(params)
         with openssl.LegacyFile(self.src):  # its framing (Salted__, whole blocks): no key needed

@@ -123,6 +123,13 @@ class Scene:
         self.plain = os.path.join(self.dir, "plain.txt")
         with open(self.plain, "w", encoding="utf-8") as handle:
             handle.write("old plaintext\n")
+        # openssl enc framing (Salted__, a salt, whole AES blocks) and a KMS blob: import_openssl's inputs
+        self.legacy = os.path.join(self.dir, "legacy.enc")
+        with open(self.legacy, "wb") as handle:
+            handle.write(b"Salted__" + os.urandom(8 + 32))
+        self.blob = os.path.join(self.dir, "encrypted_data_key")
+        with open(self.blob, "wb") as handle:
+            handle.write(kms.generate_data_key(KeyId=key_arn, KeySpec="AES_256")["CiphertextBlob"])
         self.key_arn = key_arn
         self.fifo_count = 0
         self.null_node = self._node("null-device", 3)
@@ -317,6 +324,50 @@ def rewrap_and_data_key_cases(cases, scene, app_key):
               created=[new("k9.key")])
 
 
+def import_cases(cases, scene, app_key):
+    """envelope.kms.import_openssl: every case fails before the blob's KMS Decrypt."""
+    module, new = "envelope.kms.import_openssl", scene.new
+    base = {"src": scene.legacy, "encrypted_data_key_file": scene.blob, "key_id": ["alias/app"]}
+
+    def add(name, change, expect, dest="i.kms", **kwargs):
+        args = {**base, "dest": new(dest), **change}
+        cases.add(f"import_openssl: {name}", module, {key: value for key, value in args.items() if value is not None},
+                  expect, created=kwargs.pop("created", [new(dest)]), **kwargs)
+
+    add("no blob", {"encrypted_data_key_file": None}, r"one of the following is required", dest="i1.kms")
+    add("blob and blob file", {"encrypted_data_key": "AQID"}, r"mutually exclusive", dest="i2.kms")
+    add("src and files", {"files": [{"src": scene.legacy, "dest": new("i3b.kms")}]}, r"mutually exclusive",
+        dest="i3.kms")
+    add("files empty", {"src": None, "dest": None, "files": []}, r"files is empty", created=[])
+    add("files entry without dest", {"src": None, "dest": None, "files": [{"src": scene.legacy}]}, r"dest",
+        created=[])
+    add("src without dest", {"dest": None}, r"required together", created=[])
+    add("digest not a choice", {"digest": "sha3"}, r"digest", dest="i4.kms")
+    add("cipher not a choice", {"cipher": "aes-256-gcm"}, r"cipher", dest="i5.kms")
+    add("iterations 0", {"iterations": 0}, r"iterations must be a whole number", dest="i6.kms")
+    add("iterations not a number", {"iterations": "many"}, r"iterations", dest="i7.kms")
+    add("checksum without algorithm", {"checksum": "ab" * 32}, r"<algorithm>:<hex digest>", dest="i8.kms")
+    add("checksum too short", {"checksum": "sha256:abcd"}, r"64 hex digits", dest="i9.kms")
+    add("mode not a mode", {"mode": "rwxbogus"}, r"mode", dest="i10.kms")
+    add("owner missing", {"owner": "no-such-user-x"}, r"does not exist", dest="i11.kms")
+    add("unknown option", {"md": "md5"}, UNKNOWN, dest="i12.kms")
+    add("key_id empty", {"key_id": []}, r"key_id", dest="i13.kms")
+    add("src a directory", {"src": scene.adir}, NOT_REGULAR, dest="i14.kms")
+    add("src missing", {"src": scene.missing}, MISSING, dest="i15.kms")
+    add("src a FIFO", {"src": scene.fifo(cases)}, NOT_REGULAR, dest="i16.kms", fifo=True)
+    add("src a device", {"src": scene.zero_node}, NOT_REGULAR, dest="i17.kms", fifo=True)
+    add("src not openssl enc output", {"src": scene.envelope}, r"does not start with Salted__", dest="i18.kms")
+    add("src the dest", {"dest": scene.legacy}, r"is the src file itself", created=[])
+    add("blob file the dest", {"dest": scene.blob}, r"is the encrypted_data_key_file file itself", created=[])
+    add("blob file a FIFO", {"encrypted_data_key_file": scene.fifo(cases)}, NOT_REGULAR, dest="i19.kms", fifo=True)
+    add("blob file missing", {"encrypted_data_key_file": scene.missing}, MISSING, dest="i20.kms")
+    add("blob text not base64", {"encrypted_data_key_file": None, "encrypted_data_key": "not base64!"},
+        r"not base64 text", dest="i21.kms")
+    add("dest a directory", {"dest": scene.adir}, NOT_REGULAR, created=[])
+    add("dest in a missing directory", {"dest": scene.nodir}, r"cannot write in|does not exist",
+        created=[os.path.dirname(scene.nodir)])
+
+
 def controller_cases(cases, scene, app_key):
     copy, encrypt = "envelope.kms.copy", "envelope.kms.encrypt"
     good, new, plain = scene.envelope, scene.new, scene.plain
@@ -501,6 +552,10 @@ def test_decrypt_module(playbook, kms_server, app_key, scene, tally):
 def test_rewrap_and_data_key_modules(playbook, kms_server, app_key, scene, tally):
     cases = run_cases([rewrap_and_data_key_cases], "REWRAPDK", playbook, kms_server, app_key, scene, tally)
     assert len(cases.items) >= 25
+
+
+def test_import_openssl_module(playbook, kms_server, app_key, scene, tally):
+    assert len(run_cases([import_cases], "IMPORT", playbook, kms_server, app_key, scene, tally).items) >= 25
 
 
 def test_controller_plugins(playbook, kms_server, app_key, scene, tally):

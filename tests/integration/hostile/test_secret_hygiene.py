@@ -23,6 +23,7 @@ import yaml
 
 from ansible_collections.envelope.kms.plugins.plugin_utils.action import AWS_OPTIONS
 from tests.harness import esdk, leaks
+from tests.harness.openssl_recipe import Recipe
 from tests.harness.playbook import ANSIBLE_PLAYBOOK, PlaybookRun
 
 CATEGORY = "secret hygiene"
@@ -62,6 +63,13 @@ class Layout:
         self.plain_conf = os.path.join(self.host, "plain", "app.conf")
         self.keys = os.path.join(self.host, "keys")
         self.logs = os.path.join(workdir, "logs")
+        self.imported = os.path.join(self.host, "imported.kms")
+        self.recipe = None  # the openssl recipe's folder (make_legacy)
+
+    def make_legacy(self, kms):
+        """A file of the openssl recipe holding the marker, and its data key blob (import_openssl)."""
+        self.recipe = Recipe(kms, os.path.join(self.workdir, "legacy"), "alias/app")
+        self.recipe.encrypt("legacy.env", f"{MARKER} legacy secret\n".encode())
 
     def write_sources(self, version):
         write(self.app_src, f"{MARKER} app secret {version}\n")
@@ -105,6 +113,9 @@ class Layout:
                 "plain_key.plaintext | length == 44"]}, "no_log": True},
             {"name": "Data key replaced", "envelope.kms.data_key": dict(
                 data_key, dest=os.path.join(self.keys, "forced.key"), force=True, backup=True)},
+            {"name": "Import a legacy file", "envelope.kms.import_openssl": {
+                "src": os.path.join(self.recipe.folder, "legacy.env.enc"), "dest": self.imported,
+                "encrypted_data_key_file": self.recipe.blob_file, "key_id": "alias/app", "encryption_context": CONTEXT}},
             {"name": "Rewrap", "envelope.kms.rewrap": {
                 "path": os.path.join(self.host, "*.enc"), "key_id": "alias/second", "backup": True,
                 "required_encryption_context": CONTEXT, "allowed_key_arns": key_arns}},
@@ -177,9 +188,11 @@ def test_no_plaintext_or_data_key_on_disk_or_in_output(playbook, kms, kms_server
     os.makedirs(layout.logs)
 
     layout.write_sources("v1")
+    layout.make_legacy(kms)
     first, first_run = run_playbook(playbook, layout, layout.all_tasks(key_arns), "-vvv", "--diff", log="first.log")
     assert first_run.result("Copy a file")["changed"] is True
     assert first_run.result("Rewrap")["changed"] is True
+    assert first_run.result("Import a legacy file")["changed"] is True
 
     # A change with diff_plaintext=true shows the plaintext in the diff, on purpose.
     layout.write_sources("v2")
@@ -212,6 +225,8 @@ def test_no_plaintext_or_data_key_on_disk_or_in_output(playbook, kms, kms_server
     assert unwrapped == set(leaks.envelope_data_keys(leaks.envelope_header(layout.app_enc), kms)) != set()
     assert unwrapped <= set(data_keys)
     needles = leaks.Needles().add("the marker", MARKER)
+    # the recipe's plaintext data key, whose base64 text is the openssl passphrase
+    needles.add("the legacy data key", kms.decrypt(CiphertextBlob=read(layout.recipe.blob_file))["Plaintext"])
     key_needles = leaks.Needles()
     for number, key in enumerate(data_keys):
         needles.add(f"data key {number} (of {os.path.basename(data_keys[key])})", key)
@@ -248,6 +263,7 @@ def test_no_plaintext_or_data_key_on_disk_or_in_output(playbook, kms, kms_server
         os.path.join(layout.keys, "data.b64"): "0640",  # data_key, as given
         os.path.join(layout.keys, "used.key"): "0600",
         os.path.join(layout.keys, "forced.key"): "0600",  # replaced: keeps the mode
+        layout.imported: "0600",  # import_openssl: 0600 by default
     }
     for path, expected in modes.items():
         actual = mode_of(path)

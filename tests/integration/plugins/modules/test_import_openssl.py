@@ -3,16 +3,15 @@ with legacy files made exactly as the recipe makes them: `aws kms generate-data-
 same call), the CiphertextBlob decoded into .key/encrypted_data_key, the base64 Plaintext passed
 to `openssl enc -e -aes256 -k`."""
 
-import base64
 import hashlib
 import os
 import shutil
-import subprocess
 
 import pytest
 
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import inspect_header
 from tests.harness import esdk
+from tests.harness.openssl_recipe import Recipe
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 
@@ -25,33 +24,6 @@ SETTINGS = {
     "pbkdf2": (("-pbkdf2",), {"pbkdf2": True}),
     "iter": (("-pbkdf2", "-iter", "2000"), {"iterations": 2000}),
 }
-
-
-class Recipe:
-    """The tutorial's steps in a folder: one data key, its blob in .key/, files encrypted by openssl."""
-
-    def __init__(self, kms, folder, key_id):
-        self.folder = folder
-        os.makedirs(os.path.join(folder, ".key"), exist_ok=True)
-        answer = kms.generate_data_key(KeyId=key_id, KeySpec="AES_256")
-        self.blob_file = os.path.join(folder, ".key", "encrypted_data_key")
-        with open(self.blob_file, "wb") as handle:  # `--query CiphertextBlob | base64 --decode > ...`
-            handle.write(answer["CiphertextBlob"])
-        self.blob_text = base64.b64encode(answer["CiphertextBlob"]).decode()
-        # `aws kms decrypt --output text --query Plaintext` prints base64: the recipe's passphrase
-        self._passphrase = base64.b64encode(kms.decrypt(CiphertextBlob=answer["CiphertextBlob"])["Plaintext"]).decode()
-        self.plaintexts = {}
-
-    def encrypt(self, name, plaintext, *flags):
-        original = os.path.join(self.folder, name + ".orig")
-        with open(original, "wb") as handle:
-            handle.write(plaintext)
-        out = os.path.join(self.folder, name + ".enc")
-        subprocess.run(["openssl", "enc", "-e", "-aes256", "-k", self._passphrase, "-in", original, "-out", out,
-                        *flags], check=True, capture_output=True)
-        os.unlink(original)  # only the legacy file stays, as in the recipe
-        self.plaintexts[name] = plaintext
-        return out
 
 
 def import_task(name, register, **args):
@@ -67,7 +39,7 @@ def test_recipe_files_of_every_size_and_setting_import_and_decrypt(playbook, kms
     out = tmp_path / "envelopes"
     out.mkdir()
     items = []
-    for setting, (flags, _) in SETTINGS.items():
+    for setting, (flags, _options) in SETTINGS.items():
         for size in SIZES:
             name = f"{setting}-{size}"
             items.append(dict(src=recipe.encrypt(name, os.urandom(size), *flags), dest=str(out / f"{name}.kms"),
@@ -93,7 +65,7 @@ def test_recipe_files_of_every_size_and_setting_import_and_decrypt(playbook, kms
     assert calls["GenerateDataKey"] == len(items)
     assert calls["Decrypt"] == len(SETTINGS) + len(SIZES), calls
     by_dest = {}
-    for setting, (_, options) in SETTINGS.items():
+    for setting, (_flags, options) in SETTINGS.items():
         task = first.result(f"Import {setting}")
         assert task["data_key_arn"] == app_key["Arn"] and task["key_arns"] == [app_key["Arn"]]
         pbkdf2 = bool(options.get("pbkdf2") or options.get("iterations"))
@@ -151,6 +123,13 @@ def test_checksums_base64_blob_armored_files_check_mode_and_diff(playbook, kms, 
     assert not os.path.exists(dest) and leftovers(str(tmp_path)) == []
     assert kms_server.kms_calls() == {"DescribeKey": 1, "Decrypt": 1}
 
+    # Check mode with a key an earlier task would create: a warning naming it, a predicted change.
+    later = playbook.run([import_task("Later", "out", **{**common, "key_id": ["alias/created-later"]})],
+                         "--check").assert_ok().result("Later")
+    assert later["changed"] is True and later["key_arns"] == [None]
+    assert any("alias/created-later (key_id) was not found: assuming an earlier task creates that key" in warning
+               for warning in later["warnings"]), later["warnings"]
+
     # A checksum that does not match: one line, nothing written, and no data key generated... after the work.
     wrong = "sha256:" + hashlib.sha256(b"other").hexdigest()
     refused = playbook.run([import_task("Wrong checksum", "out", checksum=wrong, **common)])
@@ -171,7 +150,7 @@ def test_checksums_base64_blob_armored_files_check_mode_and_diff(playbook, kms, 
     # Re-run with --check: nothing to do; another context: rewritten (checked first in check mode).
     again = playbook.run([import_task("Import", "out", checksum=sha256, mode="0640", **common)], "--check").assert_ok()
     assert again.result("Import")["changed"] is False
-    other = dict(common, encryption_context={"app": "billing", "env": "prod"})
+    other = {**common, "encryption_context": {"app": "billing", "env": "prod"}}
     kms_server.start_recording()
     moved = playbook.run([import_task("Import", "out", **other)], "--diff").assert_ok().result("Import")
     assert moved["changed"] is True
@@ -202,18 +181,18 @@ def test_wrong_settings_and_bad_options_fail_in_one_line_with_nothing_written(pl
         "not an openssl file": (dict(src=recipe.blob_file), "does not start with Salted__"),
         "null key id": (dict(key_id=None), "key_id is required"),
         "blob not base64": (dict(encrypted_data_key_file=None, encrypted_data_key="not base64!"), "is not base64 text"),
-        "dest folder missing": (dict(dest=str(tmp_path / "nowhere" / "x.kms")), "cannot write in"),
+        "dest folder missing": (dict(dest=str(tmp_path / "nowhere" / "x.kms")), "does not exist: create it first"),
         "misspelled option": (dict(digests="md5"), "Unsupported parameters"),
         "src without dest": (dict(dest=None), "parameters are required together: src, dest"),
     }
     tasks = []
-    for name, (change, _) in cases.items():
+    for name, (change, _expected) in cases.items():
         args = {key: value for key, value in dict(common, **change).items() if value is not None or key == "key_id"}
         tasks.append({"name": name, "envelope.kms.import_openssl": args, "ignore_errors": True})
     kms_server.start_recording()
     run = playbook.run(tasks)
     calls = kms_server.kms_calls()
-    for name, (_, expected) in cases.items():
+    for name, (_change, expected) in cases.items():
         result = run.result(name)
         assert result.get("failed") is True, (name, result)
         assert expected in result["msg"], (name, result["msg"])
