@@ -71,15 +71,18 @@ def read_blob(params):
 class LegacyInput:
     """One file to import: src, dest, checksum, and the state of dest, checked before any KMS call."""
 
-    def __init__(self, params, entry, settings):
+    def __init__(self, params, entry, settings, check_mode, warn):
         self.src = entry["src"]
         self.given_dest = entry["dest"]
         self.checksum = openssl.parse_checksum(entry.get("checksum"))
         self.dest, self.existing, self.is_link = dest_stat(entry["dest"], params["follow"])
         folder = os.path.dirname(os.path.abspath(self.dest))
-        if not os.path.isdir(folder):
+        if not os.path.isdir(folder) and check_mode:
+            warn(f"the folder of dest {self.given_dest} does not exist: assuming an earlier task creates it in the "
+                 "real run (check mode)")
+        elif not os.path.isdir(folder):
             raise InputError(f"the folder of dest {self.given_dest} does not exist: create it first", self.given_dest)
-        if not os.access(folder, os.W_OK | os.X_OK):
+        elif not os.access(folder, os.W_OK | os.X_OK):
             raise InputError(f"cannot write in {folder}, the folder of dest {self.given_dest}", self.given_dest)
         self.attributes = planned_attributes(params, self.existing)  # owner, group, mode checked here
         self._refuse_as_dest(params)
@@ -139,7 +142,8 @@ class Import:
         self.settings = Settings(self.params)
         self.context = normalize_context(self.params["encryption_context"] or {})
         self.key_ids = self.params["key_id"]  # checked by rewrap.wanted_key_ids (null entries: check mode only)
-        self.inputs = [LegacyInput(self.params, entry, self.settings) for entry in entries(self.params)]
+        self.inputs = [LegacyInput(self.params, entry, self.settings, module.check_mode, warn)
+                       for entry in entries(self.params)]
         self.blob = read_blob(self.params)
         self.legacy_key_id = (normalize_key_id(self.params["legacy_key_id"]) if self.params["legacy_key_id"]
                               else None)

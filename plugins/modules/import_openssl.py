@@ -188,6 +188,7 @@ notes:
     O(key_id) (or a list entry), or one that names no key, the module warns, naming the key, and
     reports a change. That key shows as null in RV(key_arns). Outside check mode these are errors,
     before any KMS call.
+  - In check mode a missing folder of O(dest) gives a warning (an earlier task would create it), not a failure.
   - The diff shows O(dest) before and after (state, key ARNs, context, sizes), never content. With
     O(files) it is a list, one entry per changed file.
   - Every option, O(src)'s framing and the data key blob are checked before the first KMS call.
