@@ -17,14 +17,15 @@ import os
 from ansible_collections.envelope.kms.plugins.module_utils.diffs import envelope_diff
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import EnvelopeError, normalize_context
 from ansible_collections.envelope.kms.plugins.module_utils.errors import InputError
-from ansible_collections.envelope.kms.plugins.module_utils.kms import is_unknown_key_ref, unknown_key_warning
+from ansible_collections.envelope.kms.plugins.module_utils.kms import is_unknown_key_ref
+from ansible_collections.envelope.kms.plugins.module_utils._envelope.inputs import (
+    known_key_arns,
+    resolve_predicted_key_ids,
+)
 # The header's size rule: arithmetic on the context, no library call.
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.format import check_context_fits
 
 _GLOB_CHARACTERS = ("*", "?", "[")
-# Stands, in check mode, for a key not known yet (an earlier task would create it): no header holds
-# it, since no file can be wrapped under a key that does not exist yet. Never sent to KMS; shown as None.
-UNKNOWN_KEY = "\0unknown key "
 # Bounds of one task (documented in the module's options): a pattern over a huge tree fails with one
 # line before any KMS call, instead of reading the whole file system or rewrapping without end.
 MAX_FILES = 10000  # files selected by path and paths together
@@ -46,25 +47,17 @@ def resolve_key_arns(resolve, key_ids, check_mode, warn):
     """The sorted key ARNs the files must end up under (``resolve``: the engine's resolve_key_arn).
 
     In check mode a null key id, or one that names no key, is warned about (naming it) and stands as
-    UNKNOWN_KEY; any other failure (and every failure outside check mode) is raised.
+    an unknown key ARN (inputs.resolve_predicted_key_ids, the rule every plugin follows); any other
+    failure (and every failure outside check mode) is raised.
     """
-    arns = set()
-    for index, key_id in enumerate(key_ids):
-        if not is_unknown_key_ref(key_id):
-            try:
-                arns.add(resolve(key_id))
-                continue
-            except EnvelopeError as error:
-                if not (check_mode and error.kind == "key_not_found"):
-                    raise
-        warn(unknown_key_warning("key_id", key_id))
-        arns.add(f"{UNKNOWN_KEY}{index}")
-    return sorted(arns)
+    if check_mode:
+        return sorted(resolve_predicted_key_ids(resolve, key_ids, warn))
+    return sorted({resolve(key_id) for key_id in key_ids})
 
 
 def shown_arns(arns):
     """Key ARNs as results show them: the known ones, then None for each key not known yet."""
-    known = [arn for arn in arns if not arn.startswith(UNKNOWN_KEY)]
+    known = known_key_arns(arns)
     return known + [None] * (len(arns) - len(known))
 
 
