@@ -121,13 +121,26 @@ def test_playbook_and_ansible_vault_read_vaulted_vars_through_the_client(playboo
     playbook.run(check_vars_tasks(**PROD_VARS)).assert_ok()
 
 
+class TwoVaultIds:
+    """The password envelopes of vault ids prod (under app_key) and dev (under a second key)."""
+
+    def __init__(self, playbook, kms, app_key):
+        self.env = vault_env(playbook)
+        self.workdir = playbook.workdir
+        self.dev_key = kms.create_key()["KeyMetadata"]
+        self.prod_envelope = create(self.env, self.workdir, "prod", app_key.arn)
+        self.dev_envelope = create(self.env, self.workdir, "dev", self.dev_key["Arn"])
+
+
+@pytest.fixture
+def two_vault_ids(playbook, kms, app_key):
+    return TwoVaultIds(playbook, kms, app_key)
+
+
 @pytest.mark.slow
-def test_two_vault_ids_under_two_keys_in_one_run(playbook, kms, kms_server, app_key):
-    env = vault_env(playbook)
-    workdir = playbook.workdir
-    dev_key = kms.create_key()["KeyMetadata"]
-    prod_envelope = create(env, workdir, "prod", app_key.arn)
-    dev_envelope = create(env, workdir, "dev", dev_key["Arn"])
+def test_two_vault_ids_under_two_keys_in_one_run(playbook, kms_server, app_key, two_vault_ids):
+    env, workdir, dev_key = two_vault_ids.env, two_vault_ids.workdir, two_vault_ids.dev_key
+    prod_envelope, dev_envelope = two_vault_ids.prod_envelope, two_vault_ids.dev_envelope
     assert list(inspect_header(read_bytes(prod_envelope)).key_arns) == [app_key.arn]
     assert list(inspect_header(read_bytes(dev_envelope)).key_arns) == [dev_key["Arn"]]
     assert inspect_header(read_bytes(dev_envelope)).encryption_context == {CONTEXT_KEY: "dev"}
@@ -204,12 +217,10 @@ def test_bad_arguments_give_one_line(playbook):
 
 
 @pytest.mark.slow
-def test_each_failure_is_one_line_from_the_client_and_inside_ansibles_error(playbook, kms, kms_server, app_key):
-    env = vault_env(playbook)
-    workdir = playbook.workdir
-    other_key = kms.create_key()["KeyMetadata"]
-    prod_envelope = create(env, workdir, "prod", app_key.arn)
-    dev_envelope = create(env, workdir, "dev", other_key["Arn"])
+def test_each_failure_is_one_line_from_the_client_and_inside_ansibles_error(playbook, kms, kms_server, app_key,
+                                                                            two_vault_ids):
+    env, workdir, other_key = two_vault_ids.env, two_vault_ids.workdir, two_vault_ids.dev_key
+    prod_envelope, dev_envelope = two_vault_ids.prod_envelope, two_vault_ids.dev_envelope
     secret_file = write(os.path.join(workdir, "secret.yml"),
                         encrypt(WHOLE, client_password(env, workdir, "prod"), "prod") + "\n")
     tampered = {}
