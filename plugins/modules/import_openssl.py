@@ -106,7 +106,8 @@ options:
     description:
       - How the plaintext data key was turned into the passphrase given to C(openssl enc -k).
       - V(base64) is the recipe's, the text that C(aws kms decrypt --output text --query Plaintext) prints.
-        V(hex) is its hexadecimal text. V(raw) is the key's bytes themselves.
+        V(hex) is its hexadecimal text. V(raw) is the key's bytes themselves, up to the first NUL byte
+        (where the C string that C(-k) received ended).
     type: str
     choices: [base64, hex, raw]
     default: base64

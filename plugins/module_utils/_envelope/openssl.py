@@ -54,13 +54,14 @@ WRONG_KEY_HINT = ("wrong data key or passphrase encoding, wrong digest (files ma
 
 def passphrase(data_key, encoding="base64"):
     """The passphrase the recipe gave openssl for a plaintext data key: its base64 text (what
-    ``aws kms decrypt --output text --query Plaintext`` prints), its hex text, or the bytes."""
+    ``aws kms decrypt --output text --query Plaintext`` prints), its hex text, or the bytes (up to
+    the first NUL byte, where openssl's ``-k`` argument ended)."""
     if encoding == "base64":
         return base64.b64encode(data_key)
     if encoding == "hex":
         return binascii.hexlify(data_key)
     if encoding == "raw":
-        return bytes(data_key)
+        return bytes(data_key).split(b"\0", 1)[0]  # what `-k` received: a C string ends at the first NUL
     raise InputError(f"passphrase_encoding must be one of {', '.join(PASSPHRASE_ENCODINGS)}, not {encoding!r}")
 
 

@@ -190,3 +190,11 @@ def test_settings_and_data_key_blob():
         openssl.data_key_blob(raw=b"")
     with pytest.raises(InputError, match="is empty"):
         openssl.data_key_blob(text=" \n")
+
+
+def test_a_raw_passphrase_ends_at_the_first_nul_byte_as_the_argument_of_k_did():
+    assert openssl.passphrase(b"ab\0cd", "raw") == b"ab"
+    assert openssl.passphrase(b"abcd", "raw") == b"abcd"
+    assert openssl.passphrase(b"\x01\x02", "hex") == b"0102"
+    with pytest.raises(InputError, match="passphrase_encoding must be one of"):
+        openssl.passphrase(b"x", "utf-16")
