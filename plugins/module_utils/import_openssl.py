@@ -16,6 +16,7 @@ import os
 
 from ansible_collections.envelope.kms.plugins.module_utils._envelope import openssl
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.errors import Translated
+from ansible_collections.envelope.kms.plugins.module_utils._envelope.format import check_context_fits
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.inputs import (
     is_unknown_key_arn,
     normalize_context,
@@ -130,6 +131,31 @@ def entries(params):
     return params["files"]
 
 
+def _identity(path):
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+def refuse_inputs_as_dest(inputs):
+    """No entry's dest may be another entry's src (its legacy file would be replaced before it is
+    read): checked by path and by file identity (links, hard links), before any KMS call."""
+    sources = {}
+    for number, item in enumerate(inputs, 1):
+        sources[os.path.abspath(item.src)] = number
+        identity = _identity(item.src)
+        if identity is not None:
+            sources[identity] = number
+    for number, item in enumerate(inputs, 1):
+        other = sources.get(os.path.abspath(item.dest)) or sources.get(_identity(item.dest))
+        if other is not None and other != number:
+            raise InputError(f"files entry {number}: dest {item.given_dest} is the src of entry {other}: the legacy "
+                             "file would be replaced before it is imported; write the envelopes to other paths",
+                             item.given_dest)
+
+
 class Import:
     """One task: ``module`` (an AnsibleAWSModule), ``engine`` (made, nothing called yet). Every
     option, file and the data key blob are checked on construction, before any KMS call."""
@@ -141,9 +167,11 @@ class Import:
         self.params = module.params
         self.settings = Settings(self.params)
         self.context = normalize_context(self.params["encryption_context"] or {})
+        check_context_fits(self.context, "cannot import", signed=True)  # the default suite signs: its key joins the context
         self.key_ids = self.params["key_id"]  # checked by rewrap.wanted_key_ids (null entries: check mode only)
         self.inputs = [LegacyInput(self.params, entry, self.settings, module.check_mode, warn)
                        for entry in entries(self.params)]
+        refuse_inputs_as_dest(self.inputs)
         self.blob = read_blob(self.params)
         self.legacy_key_id = (normalize_key_id(self.params["legacy_key_id"]) if self.params["legacy_key_id"]
                               else None)
@@ -177,7 +205,7 @@ class Import:
         del data_key
         results = [self._one(item, secret, key_arns) for item in self.inputs]
         del secret
-        unproved = [result["src"] for result in results if result["changed"] and result["verified"] == "padding"]
+        unproved = [result["src"] for result in results if result.pop("written") and result["verified"] == "padding"]
         if unproved:
             self.warn(NO_INTEGRITY.format(src=", ".join(unproved)))
         outcome = dict(changed=any(result["changed"] for result in results), key_arns=shown_key_arns(key_arns),
@@ -193,7 +221,7 @@ class Import:
     def _one(self, item, secret, key_arns):
         before = self._before(item)
         result = dict(src=item.src, dest=item.given_dest, changed=False, failed=False,
-                      verified="checksum" if item.checksum else "padding")
+                      verified="checksum" if item.checksum else "padding", written=False)
         try:
             with openssl.LegacyFile(item.src) as legacy:
                 key, iv = openssl.derive_key_iv(secret, legacy.salt, self.settings.digest,
@@ -201,7 +229,7 @@ class Import:
                 reader = openssl.LegacyReader(legacy, key, iv, item.hasher())  # padding checked: a wrong key fails here
                 result.update(plaintext_size=reader.size, base64=legacy.armored)
                 if not self._same(item, legacy, reader, key, iv, key_arns):
-                    result["changed"] = True
+                    result["changed"] = result["written"] = True  # in check mode: would be written
                     self._write(item, legacy, key, iv, key_arns)
             if os.path.exists(item.dest):
                 file_args = self.module.load_file_common_arguments(self.params, path=item.dest)
@@ -212,7 +240,7 @@ class Import:
             message = error.message if isinstance(error, EnvelopeError) else os_error_message(error, "cannot import")
             if not message.startswith(f"cannot import {item.src}"):
                 message = f"cannot import {item.src}: {message}"
-            result.update(failed=True, changed=False, msg=message)
+            result.update(failed=True, changed=False, written=False, msg=message)
             return result
         result["diff"] = dict(before=before, after=dict(path=item.dest, state="file", key_arns=shown_key_arns(key_arns),
                                                         encryption_context=self.context,

@@ -45,8 +45,11 @@ options:
     description:
       - The file C(openssl enc) wrote. It starts with C(Salted__) and a salt, or is that in base64
         (made with C(-a) or C(-base64), which the module detects).
-      - Files made with C(-nosalt), or with a raw key (C(-K)/C(-iv)) instead of a passphrase, are
-        refused.
+      - A binary file is streamed. A base64 file is decoded in memory first (its ciphertext, not the
+        plaintext), so it may be at most 256 MiB; decode a bigger one with C(openssl base64 -d) first.
+      - Files without the C(Salted__) header are refused. These are files made with C(-nosalt), with
+        C(-S) under OpenSSL 3 (which then writes no header), or with a raw key (C(-K)/C(-iv)) instead
+        of a passphrase.
       - One of O(src) (with O(dest)) and O(files) is required.
     type: path
   dest:
@@ -59,7 +62,7 @@ options:
     description:
       - Several legacy files made with the same data key, imported in one task. The data key blob is
         decrypted once for all of them (one KMS C(Decrypt)).
-      - Every entry is checked before the first KMS call. A file that then fails (bad padding, a
+      - Every entry is checked before the first KMS call. No entry's dest may be the src of another entry. A file that then fails (bad padding, a
         checksum that does not match, an I/O error) gets its own failed entry in RV(results). Its dest
         is left as it was, the other files are still imported, and the task fails with one line naming
         every file that failed.
@@ -106,8 +109,8 @@ options:
     description:
       - How the plaintext data key was turned into the passphrase given to C(openssl enc -k).
       - V(base64) is the recipe's, the text that C(aws kms decrypt --output text --query Plaintext) prints.
-        V(hex) is its hexadecimal text. V(raw) is the key's bytes themselves, up to the first NUL byte
-        (where the C string that C(-k) received ended).
+        V(hex) is its hexadecimal text. V(raw) is a file of the key's bytes given with C(-kfile) or
+        C(-pass file:), which read its first line up to a newline or NUL byte, as the module does.
     type: str
     choices: [base64, hex, raw]
     default: base64
@@ -306,7 +309,7 @@ results:
     size:
       description: The size in bytes of the envelope at dest.
       type: int
-      returned: when dest exists, unless check mode
+      returned: when dest exists, unless check mode or the file failed
       sample: 1901
     base64:
       description: Whether the legacy file was base64 text (C(openssl enc -a)).
@@ -355,7 +358,7 @@ plaintext_size:
   sample: 1432
 size:
   description: The size in bytes of O(dest), the envelope.
-  returned: with O(src), unless check mode
+  returned: with O(src), unless check mode or the import failed
   type: int
   sample: 1901
 verified:

@@ -54,14 +54,15 @@ WRONG_KEY_HINT = ("wrong data key or passphrase encoding, wrong digest (files ma
 
 def passphrase(data_key, encoding="base64"):
     """The passphrase the recipe gave openssl for a plaintext data key: its base64 text (what
-    ``aws kms decrypt --output text --query Plaintext`` prints), its hex text, or the bytes (up to
-    the first NUL byte, where openssl's ``-k`` argument ended)."""
+    ``aws kms decrypt --output text --query Plaintext`` prints), its hex text, or the bytes as
+    ``-kfile`` or ``-pass file:`` read a key file (its first line, up to a NUL byte)."""
     if encoding == "base64":
         return base64.b64encode(data_key)
     if encoding == "hex":
         return binascii.hexlify(data_key)
     if encoding == "raw":
-        return bytes(data_key).split(b"\0", 1)[0]  # what `-k` received: a C string ends at the first NUL
+        # what `-kfile`/`-pass file:` read: the first line, as a C string (up to a NUL byte)
+        return bytes(data_key).split(b"\n", 1)[0].split(b"\0", 1)[0]
     raise InputError(f"passphrase_encoding must be one of {', '.join(PASSPHRASE_ENCODINGS)}, not {encoding!r}")
 
 
@@ -173,6 +174,7 @@ class LegacyReader:
         self._legacy = legacy
         self.hasher = hasher
         self._position = 0
+        self._at_end = False  # between a length probe's seek to the end and its seek back
         self._read = 0  # ciphertext bytes read so far
         self.size = legacy.body_size - self._padding(key, iv)
         legacy.stream.seek(BLOCK)
@@ -197,6 +199,8 @@ class LegacyReader:
         return pad
 
     def read(self, size=-1):
+        if self._at_end:
+            return b""
         while self._read < self._legacy.body_size and (size < 0 or len(self._buffer) < size):
             chunk = self._legacy.stream.read(min(CHUNK_SIZE, self._legacy.body_size - self._read))
             if not chunk:
@@ -218,12 +222,16 @@ class LegacyReader:
         return self._position == self.size
 
     def tell(self):
-        return self._position
+        return self.size if self._at_end else self._position
 
     def seek(self, offset, whence=io.SEEK_SET):
+        """Only what a length probe does (io.Source.size(), the SDK's stream_length): tell(), seek to
+        the end, tell() there, seek back to where it was. Reading is always in order."""
         if (offset, whence) == (0, io.SEEK_END):
-            return self.size  # Source.size(): it seeks back to tell() at once, before any read
+            self._at_end = True
+            return self.size
         if whence == io.SEEK_SET and offset == self._position:
+            self._at_end = False
             return offset
         raise io.UnsupportedOperation("a legacy file's plaintext is read in order")
 

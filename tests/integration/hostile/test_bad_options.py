@@ -363,6 +363,7 @@ def import_cases(cases, scene, app_key):
     add("blob file missing", {"encrypted_data_key_file": scene.missing}, MISSING, dest="i20.kms")
     add("blob text not base64", {"encrypted_data_key_file": None, "encrypted_data_key": "not base64!"},
         r"not base64 text", dest="i21.kms")
+    add("context too large", {"encryption_context": {"k": "v" * 70000}}, r"larger than the \d+ bytes an envelope header holds", dest="i22.kms")
     add("dest a directory", {"dest": scene.adir}, NOT_REGULAR, created=[])
     add("dest in a missing directory", {"dest": scene.nodir}, r"cannot write in|does not exist",
         created=[os.path.dirname(scene.nodir)])

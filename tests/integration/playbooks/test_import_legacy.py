@@ -81,7 +81,9 @@ def test_a_recipe_folder_is_imported_once_and_left_in_place(playbook, kms, kms_s
     ({"checksums": {"typo.enc": "sha256:00"}}, "checksums names files that were not found: typo.enc"),
     ({"digest": "sha3"}, "digest one of sha256, md5, sha1, sha512"),
     ({"iterations": "0"}, "iterations a whole number above 0"),
-], ids=["no-variables", "no-match", "checksum-typo", "digest", "iterations"])
+    ({"checksums": {"db.env.enc": "9f86d081"}}, "checksums must be sha256:<hex> (or sha512, sha384, sha1, md5): db.env.enc"),
+    ({"data_key_file": "/nonexistent/blob"}, "the data key file /nonexistent/blob is missing or not a file"),
+], ids=["no-variables", "no-match", "checksum-typo", "digest", "iterations", "checksum-form", "no-data-key"])
 def test_bad_variables_stop_before_anything_is_written(playbook, kms, kms_server, app_key, tmp_path, settings, message):
     legacy = tmp_path / "secrets"
     Recipe(kms, str(legacy), app_key.alias).encrypt("db.env", b"x")

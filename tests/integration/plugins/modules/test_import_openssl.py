@@ -23,6 +23,7 @@ SETTINGS = {
     "md5": (("-md", "md5"), {"digest": "md5"}),
     "pbkdf2": (("-pbkdf2",), {"pbkdf2": True}),
     "iter": (("-pbkdf2", "-iter", "2000"), {"iterations": 2000}),
+    "md5-pbkdf2": (("-pbkdf2", "-md", "md5"), {"digest": "md5", "pbkdf2": True}),
 }
 
 
@@ -160,6 +161,32 @@ def test_checksums_base64_blob_armored_files_check_mode_and_diff(playbook, kms, 
     assert oct(os.stat(dest).st_mode & 0o777) == "0o640"  # an existing file of ours keeps its mode
     assert esdk.decrypt(kms_server, dest)[1].encryption_context["env"] == "prod"
 
+    # Up to date but the checksum is wrong: fails, dest untouched. Only the mode differs: changed, no
+    # integrity warning (nothing was written).
+    before = os.stat(dest).st_mtime_ns
+    tasks = [import_task("Wrong", "out", checksum=wrong, **other) | {"ignore_errors": True},
+             import_task("Mode only", "out", mode="0600", **other)]
+    run = playbook.run(tasks)
+    assert "does not match checksum" in run.result("Wrong")["msg"]
+    mode_only = run.result("Mode only")
+    assert mode_only["changed"] is True and not mode_only.get("warnings"), mode_only
+    assert os.stat(dest).st_mtime_ns == before and oct(os.stat(dest).st_mode & 0o777) == "0o600"
+
+    # dest a link: follow=true writes its target and keeps the link; follow=false (the default)
+    # replaces the link. A dest that is not an envelope is replaced.
+    target = tmp_path / "target.kms"
+    target.write_bytes(b"not an envelope\n")
+    link = tmp_path / "link.kms"
+    link.symlink_to(target)
+    followed = playbook.run([import_task("Follow", "out", **{**common, "dest": str(link), "follow": True})],
+                            "--diff").assert_ok().result("Follow")
+    assert followed["diff"]["before"] == {"path": str(target), "state": "file", "envelope": False, "size": 16}
+    assert link.is_symlink() and esdk.decrypt(kms_server, str(target))[0] == plaintext
+    replaced = playbook.run([import_task("Replace", "out", **{**common, "dest": str(link)})],
+                            "--diff").assert_ok().result("Replace")
+    assert replaced["changed"] is True and replaced["diff"]["before"] == {"path": str(link), "state": "link"}
+    assert not link.is_symlink() and esdk.decrypt(kms_server, str(link))[0] == plaintext
+
 
 def test_wrong_settings_and_bad_options_fail_in_one_line_with_nothing_written(playbook, kms, kms_server, app_key,
                                                                               tmp_path):
@@ -224,6 +251,16 @@ def test_one_file_failing_leaves_its_dest_and_the_others_are_imported(playbook, 
     with open(files[1]["dest"], encoding="utf-8") as handle:
         assert handle.read() == "left as it was\n"
     assert leftovers(str(tmp_path)) == []
+    # One entry's dest is another's src: refused before any KMS call, the legacy file kept.
+    with open(files[1]["src"], "rb") as handle:
+        legacy_bytes = handle.read()
+    kms_server.start_recording()
+    crossed = playbook.run([import_task("Crossed", "out", files=[dict(files[0], dest=files[1]["src"]), files[1]],
+                                        encrypted_data_key_file=recipe.blob_file, key_id=[app_key.alias])])
+    assert "files entry 1: dest " + files[1]["src"] + " is the src of entry 2" in crossed.result("Crossed")["msg"]
+    assert kms_server.kms_calls() == {}
+    with open(files[1]["src"], "rb") as handle:
+        assert handle.read() == legacy_bytes
     # Two entries with one dest: refused before any KMS call.
     kms_server.start_recording()
     twice = playbook.run([import_task("Twice", "out", files=[files[0], dict(files[0], src=files[1]["src"])],

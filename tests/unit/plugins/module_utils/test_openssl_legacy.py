@@ -4,6 +4,7 @@ the AES block, wrong settings, damaged files."""
 
 import base64
 import hashlib
+import io
 import os
 import shutil
 import subprocess
@@ -71,6 +72,51 @@ def test_the_recipe_without_md_is_sha256_and_a_base64_file_is_detected(tmp_path)
     assert read_all(openssl_enc(tmp_path, plaintext, "-a", "-A", name="oneline")) == (plaintext, True)
 
 
+@pytest.mark.parametrize("cipher, flag, digest", [("aes-192-cbc", "-aes-192-cbc", "sha1"),
+                                                  ("aes-256-cbc", "-aes-256-cbc", "sha512")])
+def test_other_ciphers_and_digests(tmp_path, cipher, flag, digest):
+    plaintext = os.urandom(1000)
+    src = tmp_path / "p.txt"
+    src.write_bytes(plaintext)
+    out = tmp_path / "p.enc"
+    subprocess.run(["openssl", "enc", "-e", flag, "-md", digest, "-k", PASSPHRASE, "-in", str(src), "-out", str(out)],
+                   check=True, capture_output=True)
+    assert read_all(str(out), digest=digest, cipher=cipher)[0] == plaintext
+
+
+def test_a_raw_key_file_given_with_kfile(tmp_path):
+    """-kfile reads the first line: a key with a newline byte is cut there, and so is the passphrase."""
+    data_key = b"\x01\x02\x03\n\x04\x05" + bytes(range(100, 126))
+    key_file = tmp_path / "key.bin"
+    key_file.write_bytes(data_key)
+    src = tmp_path / "p.txt"
+    src.write_bytes(b"kfile secret")
+    out = tmp_path / "p.enc"
+    subprocess.run(["openssl", "enc", "-e", "-aes256", "-kfile", str(key_file), "-in", str(src), "-out", str(out)],
+                   check=True, capture_output=True)
+    assert read_all(str(out), data_key=data_key, encoding="raw")[0] == b"kfile secret"
+
+
+def test_the_reader_answers_a_length_probe_and_reads_in_order(tmp_path):
+    plaintext = os.urandom(1000)
+    path = openssl_enc(tmp_path, plaintext)
+    hasher = hashlib.sha256()
+    with openssl.LegacyFile(path) as legacy:
+        key, iv = openssl.derive_key_iv(PASSPHRASE.encode(), legacy.salt)
+        reader = openssl.LegacyReader(legacy, key, iv, hasher)
+        # the probe of io.Source.size() and of the SDK's stream_length: tell, seek end, tell, seek back
+        assert reader.tell() == 0 and reader.seek(0, io.SEEK_END) == 1000 and reader.tell() == 1000
+        assert reader.read(10) == b""  # at the probe's end
+        assert reader.seek(0) == 0 and reader.tell() == 0
+        assert reader.read(0) == b""
+        head = reader.read(100)
+        assert head == plaintext[:100] and reader.tell() == 100
+        with pytest.raises(io.UnsupportedOperation):
+            reader.seek(0)
+        assert reader.read(-1) == plaintext[100:] and reader.finished and reader.read(5) == b""
+    assert hasher.hexdigest() == hashlib.sha256(plaintext).hexdigest()  # every byte once
+
+
 def test_smaller_ciphers_and_other_passphrase_encodings(tmp_path):
     plaintext = b"x" * 100
     src = tmp_path / "p.txt"
@@ -84,17 +130,32 @@ def test_smaller_ciphers_and_other_passphrase_encodings(tmp_path):
 @pytest.mark.parametrize("wrong", [dict(digest="md5"), dict(iterations=10000), dict(data_key=bytes(32)),
                                    dict(encoding="hex")], ids=["digest", "pbkdf2", "data-key", "encoding"])
 def test_wrong_settings_fail_on_the_padding_before_any_byte_is_read(tmp_path, wrong):
-    path = openssl_enc(tmp_path, b"secret value\n")
-    # Bad padding is what a wrong key gives 255 times in 256: a fixed salt and key here, so the
-    # outcome is deterministic for this file; assert the error when it happens, and the garbage otherwise.
-    try:
-        data = read_all(path, **wrong)[0]
-    except EnvelopeError as error:
-        assert error.kind == "corrupt"
-        assert "the padding is wrong after decryption" in error.message and "md5" in error.message
-        assert "secret value" not in error.message
-    else:
-        assert data != b"secret value\n"
+    """With 8 fixed salts (-S), each wrong setting is refused when the reader is made, before any
+    read: bad padding, which a wrong key still passes once in 256 (so at most one salt may pass, and
+    then it must not give the plaintext)."""
+    plaintext = b"secret value\n"
+    refused = 0
+    for number in range(8):
+        salt = f"{number:016x}"
+        body = openssl_enc(tmp_path, plaintext, "-S", salt, name=f"salt{number}")
+        path = tmp_path / f"salt{number}.salted"  # OpenSSL 3 writes no header with -S: as it would without
+        with open(body, "rb") as handle:
+            path.write_bytes(b"Salted__" + bytes.fromhex(salt) + handle.read())
+        settings = dict(dict(digest="sha256", iterations=None, data_key=DATA_KEY, encoding="base64"), **wrong)
+        with openssl.LegacyFile(str(path)) as legacy:
+            assert legacy.salt == bytes.fromhex(salt)
+            key, iv = openssl.derive_key_iv(openssl.passphrase(settings["data_key"], settings["encoding"]), legacy.salt,
+                                            settings["digest"], 32, settings["iterations"])
+            try:
+                reader = openssl.LegacyReader(legacy, key, iv)
+            except EnvelopeError as error:
+                assert error.kind == "corrupt"
+                assert "the padding is wrong after decryption" in error.message and "md5" in error.message
+                assert "secret value" not in error.message
+                refused += 1
+            else:
+                assert reader.read() != plaintext
+    assert refused >= 7
 
 
 def test_a_wrong_key_is_caught_by_the_padding_most_of_the_time(tmp_path):
@@ -192,8 +253,9 @@ def test_settings_and_data_key_blob():
         openssl.data_key_blob(text=" \n")
 
 
-def test_a_raw_passphrase_ends_at_the_first_nul_byte_as_the_argument_of_k_did():
+def test_a_raw_passphrase_is_the_first_line_up_to_a_nul_byte_as_kfile_reads_it():
     assert openssl.passphrase(b"ab\0cd", "raw") == b"ab"
+    assert openssl.passphrase(b"ab\ncd", "raw") == b"ab"
     assert openssl.passphrase(b"abcd", "raw") == b"abcd"
     assert openssl.passphrase(b"\x01\x02", "hex") == b"0102"
     with pytest.raises(InputError, match="passphrase_encoding must be one of"):
