@@ -2,13 +2,17 @@
 the openssl recipe: check mode, the import, the re-run, and what it leaves."""
 
 import hashlib
+import json
 import os
+import shlex
 import shutil
+import subprocess
 
 import pytest
 
 from tests.harness import esdk
 from tests.harness.openssl_recipe import Recipe
+from tests.harness.playbook import ANSIBLE_PLAYBOOK, PlaybookRun
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 
@@ -95,3 +99,26 @@ def test_bad_variables_stop_before_anything_is_written(playbook, kms, kms_server
     assert message in failed[1]["msg"], failed
     assert not (legacy / "envelopes").exists()
     assert kms_server.kms_calls() == {}
+
+
+def readme_command():
+    """The README's command of "Coming from the openssl recipe", as arguments."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
+        section = handle.read().split("## Coming from the openssl recipe", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    return shlex.split(block.replace("\\\n", " "))
+
+
+def test_the_readme_command_runs_as_written(playbook, kms, kms_server, tmp_path):
+    command = readme_command()
+    assert command[:2] == ["ansible-playbook", "envelope.kms.import_legacy"], command
+    key = kms.create_key()["KeyMetadata"]
+    kms.create_alias(AliasName="alias/app-secrets", TargetKeyId=key["KeyId"])
+    recipe = Recipe(kms, str(tmp_path / "secrets"), "alias/app-secrets")
+    recipe.encrypt("db.env", b"test")  # the README's checksum is the sha256 of "test"
+    run = subprocess.run([ANSIBLE_PLAYBOOK, "-i", playbook.inventory, *command[1:]], env=playbook.env(),
+                         cwd=playbook.workdir, capture_output=True, text=True, check=False)
+    lines = PlaybookRun(run).assert_ok().result("Report")["msg"]
+    assert lines[0].startswith(f"Imported 1 of 1 files into {tmp_path / 'secrets' / 'envelopes'} (0 already done)")
+    assert lines[1] == "Proved by checksum: 1.", json.dumps(lines)
+    assert esdk.decrypt(kms_server, str(tmp_path / "secrets" / "envelopes" / "db.env.enc"))[0] == b"test"
