@@ -72,7 +72,7 @@ def read_blob(params):
 class LegacyInput:
     """One file to import: src, dest, checksum, and the state of dest, checked before any KMS call."""
 
-    def __init__(self, params, entry, settings, check_mode, warn):
+    def __init__(self, params, entry, check_mode, warn):
         self.src = entry["src"]
         self.given_dest = entry["dest"]
         self.checksum = openssl.parse_checksum(entry.get("checksum"))
@@ -89,7 +89,6 @@ class LegacyInput:
         self._refuse_as_dest(params)
         with openssl.LegacyFile(self.src):  # its framing (Salted__, whole blocks): no key needed
             pass
-        self.settings = settings
 
     def _refuse_as_dest(self, params):
         inputs = [("src", self.src)]
@@ -169,7 +168,7 @@ class Import:
         self.context = normalize_context(self.params["encryption_context"] or {})
         check_context_fits(self.context, "cannot import", signed=True)  # the default suite signs: its key joins the context
         self.key_ids = self.params["key_id"]  # checked by rewrap.wanted_key_ids (null entries: check mode only)
-        self.inputs = [LegacyInput(self.params, entry, self.settings, module.check_mode, warn)
+        self.inputs = [LegacyInput(self.params, entry, module.check_mode, warn)
                        for entry in entries(self.params)]
         refuse_inputs_as_dest(self.inputs)
         self.blob = read_blob(self.params)
