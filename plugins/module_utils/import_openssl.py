@@ -167,7 +167,7 @@ class Import:
         self.settings = Settings(self.params)
         self.context = normalize_context(self.params["encryption_context"] or {})
         check_context_fits(self.context, "cannot import", signed=True)  # the default suite signs: its key joins the context
-        self.key_ids = self.params["key_id"]  # checked by rewrap.wanted_key_ids (null entries: check mode only)
+        self.key_ids = self.params["key_id"]  # checked by kms.wanted_key_ids (null entries: check mode only)
         self.inputs = [LegacyInput(self.params, entry, module.check_mode, warn)
                        for entry in entries(self.params)]
         refuse_inputs_as_dest(self.inputs)

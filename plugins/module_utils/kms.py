@@ -100,6 +100,18 @@ def given_as_null(*names):
     return any(name in given and given[name] is None for name in names)
 
 
+def wanted_key_ids(key_ids, given, check_mode):
+    """The key_id list option of a module that writes envelopes (rewrap, import_openssl), checked
+    before any KMS call: not ``given`` is an error; null, or with a null or
+    blank entry, too outside check mode; in check mode those are keys an earlier task would create."""
+    if not given:
+        raise KmsInputError("missing required arguments: key_id")
+    key_ids = [None] if key_ids is None else list(key_ids)
+    if not key_ids or (not check_mode and any(is_unknown_key_ref(key_id) for key_id in key_ids)):
+        raise KmsInputError("key_id is required: it is null or empty, or holds a null or empty entry")
+    return key_ids
+
+
 def required_key_ref(key_ref, message, check_mode):
     """``key_ref``; None when it is null or blank, which only check mode accepts (an earlier task's
     prediction). Outside check mode that raises KmsInputError(message), before any KMS call."""

@@ -16,8 +16,7 @@ import os
 
 from ansible_collections.envelope.kms.plugins.module_utils.diffs import envelope_diff
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import EnvelopeError, normalize_context
-from ansible_collections.envelope.kms.plugins.module_utils.errors import InputError
-from ansible_collections.envelope.kms.plugins.module_utils.kms import is_unknown_key_ref
+from ansible_collections.envelope.kms.plugins.module_utils.kms import wanted_key_ids  # noqa: F401  pylint: disable=unused-import
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.inputs import (
     known_key_arns,
     resolve_predicted_key_ids,
@@ -30,17 +29,6 @@ _GLOB_CHARACTERS = ("*", "?", "[")
 # line before any KMS call, instead of reading the whole file system or rewrapping without end.
 MAX_FILES = 10000  # files selected by path and paths together
 MAX_DIRECTORIES = 100000  # directories read while expanding the patterns
-
-
-def wanted_key_ids(key_ids, given, check_mode):
-    """The key_id list, checked before any KMS call: not ``given`` is an error; null, or with a null or
-    blank entry, too outside check mode; in check mode those are keys an earlier task would create."""
-    if not given:
-        raise InputError("missing required arguments: key_id")
-    key_ids = [None] if key_ids is None else list(key_ids)
-    if not key_ids or (not check_mode and any(is_unknown_key_ref(key_id) for key_id in key_ids)):
-        raise InputError("key_id is required: it is null or empty, or holds a null or empty entry")
-    return key_ids
 
 
 def resolve_key_arns(resolve, key_ids, check_mode, warn):

@@ -408,8 +408,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import ESDK_IMPORT_ERROR, HAS_ESDK, Engine
 from ansible_collections.envelope.kms.plugins.module_utils.errors import module_errors
 from ansible_collections.envelope.kms.plugins.module_utils.import_openssl import Import, failure_message
-from ansible_collections.envelope.kms.plugins.module_utils.kms import given_as_null
-from ansible_collections.envelope.kms.plugins.module_utils.rewrap import wanted_key_ids
+from ansible_collections.envelope.kms.plugins.module_utils.kms import given_as_null, wanted_key_ids
 
 
 def main():
