@@ -86,22 +86,8 @@ class LegacyInput:
         elif not os.access(folder, os.W_OK | os.X_OK):
             raise InputError(f"cannot write in {folder}, the folder of dest {self.given_dest}", self.given_dest)
         self.attributes = planned_attributes(params, self.existing)  # owner, group, mode checked here
-        self._refuse_as_dest(params)
         with openssl.LegacyFile(self.src):  # its framing (Salted__, whole blocks): no key needed
             pass
-
-    def _refuse_as_dest(self, params):
-        inputs = [("src", self.src)]
-        if params["encrypted_data_key_file"]:
-            inputs.append(("encrypted_data_key_file", params["encrypted_data_key_file"]))
-        for option, path in inputs:
-            try:
-                same = os.path.samefile(path, self.dest)
-            except OSError:
-                continue
-            if same:
-                raise InputError(f"dest {self.given_dest} is the {option} file itself: write the envelope to "
-                                 "another path (the legacy files are left for you to remove)", self.given_dest)
 
     def hasher(self):
         return hashlib.new(self.checksum[0]) if self.checksum else None
@@ -138,21 +124,27 @@ def _identity(path):
     return found.st_dev, found.st_ino
 
 
-def refuse_inputs_as_dest(inputs):
-    """No entry's dest may be another entry's src (its legacy file would be replaced before it is
-    read): checked by path and by file identity (links, hard links), before any KMS call."""
-    sources = {}
-    for number, item in enumerate(inputs, 1):
-        sources[os.path.abspath(item.src)] = number
-        identity = _identity(item.src)
+def refuse_inputs_as_dest(inputs, blob_file=None):
+    """No dest may be a file the task reads: its own src, another entry's (that legacy file would be
+    replaced before it is read) or the data key file. Checked by path and by file identity (links,
+    hard links), before any KMS call."""
+    readers = {}
+    for owner, path in [*enumerate((item.src for item in inputs), 1), *([("blob", blob_file)] if blob_file else [])]:
+        readers[os.path.abspath(path)] = owner
+        identity = _identity(path)
         if identity is not None:
-            sources[identity] = number
+            readers[identity] = owner
     for number, item in enumerate(inputs, 1):
-        other = sources.get(os.path.abspath(item.dest)) or sources.get(_identity(item.dest))
-        if other is not None and other != number:
-            raise InputError(f"files entry {number}: dest {item.given_dest} is the src of entry {other}: the legacy "
-                             "file would be replaced before it is imported; write the envelopes to other paths",
-                             item.given_dest)
+        owner = readers.get(os.path.abspath(item.dest)) or readers.get(_identity(item.dest))
+        if owner is None:
+            continue
+        if owner in (number, "blob"):
+            option = "src" if owner == number else "encrypted_data_key_file"
+            raise InputError(f"dest {item.given_dest} is the {option} file itself: write the envelope to "
+                             "another path (the legacy files are left for you to remove)", item.given_dest)
+        raise InputError(f"files entry {number}: dest {item.given_dest} is the src of entry {owner}: the legacy "
+                         "file would be replaced before it is imported; write the envelopes to other paths",
+                         item.given_dest)
 
 
 class Import:
@@ -170,7 +162,7 @@ class Import:
         self.key_ids = self.params["key_id"]  # checked by kms.wanted_key_ids (null entries: check mode only)
         self.inputs = [LegacyInput(self.params, entry, module.check_mode, warn)
                        for entry in entries(self.params)]
-        refuse_inputs_as_dest(self.inputs)
+        refuse_inputs_as_dest(self.inputs, self.params["encrypted_data_key_file"])
         self.blob = read_blob(self.params)
         self.legacy_key_id = (normalize_key_id(self.params["legacy_key_id"]) if self.params["legacy_key_id"]
                               else None)
