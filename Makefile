@@ -13,7 +13,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 STAMP_VENV := $(VENV)/.installed
 STAMP_COLLECTIONS := $(COLLECTIONS)/.installed
 
-.PHONY: setup demo test lint sanity units integration build bench clean
+.PHONY: setup system demo test lint sanity units integration build bench clean
 
 setup: $(STAMP_VENV) $(STAMP_COLLECTIONS)
 
@@ -46,8 +46,12 @@ lint: setup
 sanity: setup
 	$(BIN)/python tools/sanity.py
 
-# Two workers, each with its own moto server: ansible-playbook start-up is CPU-bound.
-integration: setup
+# Debian packages for the SSH test tier (sshd, sudo, acl, python3-venv), installed when missing.
+system:
+	bash tools/system_packages.sh
+
+# Two workers, each with its own moto server (and sshd): ansible-playbook start-up is CPU-bound.
+integration: setup system
 	$(BIN)/python -m pytest -n 2 --durations=10 tests/integration
 
 build: setup
