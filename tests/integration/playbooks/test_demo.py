@@ -1,24 +1,36 @@
 """The demo (playbooks/demo.yml, `make demo`) through the real ansible-playbook against the local KMS
-endpoint: once from the installed collection as `ansible-playbook envelope.kms.demo` (the
-whole workflow), and when a step fails (from the checkout)."""
+endpoint: once from the installed collection as `envelope.kms.demo`, run by ansible-runner the way
+AWX runs a job (a private data dir with a project playbook, an inventory and the AWS credential
+injected as environment variables; the whole workflow), and when a step fails (from the checkout)."""
 
 import json
 import os
 import re
 import subprocess
 import sys
+import urllib.request
 
 import pytest
+import yaml
+
+from tests.harness import leaks
+from tests.harness.runner_job import Job, aws_credential
 
 pytestmark = pytest.mark.slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 DEMO = os.path.join(ROOT, "playbooks", "demo.yml")
+DEMO_VARS = os.path.join(ROOT, "playbooks", "vars", "demo.yml")
 BIN = os.path.dirname(sys.executable)
 DEPENDENCIES = os.path.join(ROOT, ".build", "collections", "ansible_collections")
 # The compact output: what `make demo` sets, and what the demo documents for the installed collection.
 COMPACT = {"ANSIBLE_DISPLAY_OK_HOSTS": "false", "ANSIBLE_DISPLAY_SKIPPED_HOSTS": "false"}
-# Ansible's own notices for a run without an inventory (the implicit localhost), not the demo's.
+# The "Amazon Web Services" credential attached to the job: dummy values (moto takes any), with the
+# STS token, the path of temporary credentials. The access key id is no secret (AWX shows it).
+ACCESS_KEY = "AKIAAWXJOBCREDENTIAL"
+SECRET_KEY = "awx-credential-secret-key-4e7b19d2c0"
+SECURITY_TOKEN = "awx-credential-sts-token-93f1a6c8e5"
+# Ansible's own notices for a run without an inventory (the implicit localhost): a job has one.
 IMPLICIT_LOCALHOST = ("No inventory was parsed, only implicit localhost is available",
                       "provided hosts list is empty, only localhost is available")
 
@@ -67,11 +79,35 @@ def shown(stdout, task):
     return json.loads(block[start:end])
 
 
+def signed_requests(kms_server):
+    """The headers of every request the local endpoint recorded with an AWS signature (the demo
+    starts the recording, and the test reads it after the run)."""
+    with urllib.request.urlopen(kms_server.url + "/moto-api/recorder/download-recording", timeout=30) as response:
+        requests = [json.loads(line) for line in response.read().decode().splitlines() if line.strip()]
+    return [request["headers"] for request in requests if "Authorization" in (request.get("headers") or {})]
+
+
+def demo_secrets():
+    """Needles for the demo's secrets (playbooks/vars/demo.yml), in every form leaks.Needles knows."""
+    with open(DEMO_VARS, encoding="utf-8") as handle:
+        files = yaml.safe_load(handle)["lifecycle_files"]
+    needles = leaks.Needles().add("demo-password", "demo-password")
+    for entry in files:
+        name = os.path.basename(entry["dest"])
+        needles.add(name, entry["content"])
+        for line in entry["content"].splitlines():
+            if not line.startswith("-----"):
+                needles.add(f"{name}: {line[:16]}", line)
+    return needles
+
+
 def test_demo_runs_from_the_installed_collection_compact_and_leaves_nothing_behind(
         installed, kms, kms_server, tmp_path):
-    """One run of the whole demo, as a user runs it: `ansible-playbook envelope.kms.demo` from the
-    installed tarball, compact output, no inventory. The summary, the KMS state and calls by step,
-    and nothing left behind."""
+    """One run of the whole demo as an AWX job: ansible-runner on a private data dir whose project
+    playbook imports `envelope.kms.demo` from the installed tarball, with an inventory (AWX always
+    gives one), the AWS credential injected as environment variables as AWX's credential type does
+    and the compact output. The summary, the KMS state and calls by step, the requests signed with
+    the injected credential, no secret in runner's artifacts, and nothing left behind."""
     collection, collections_path = installed
     with open(os.path.join(ROOT, "Makefile"), encoding="utf-8") as handle:
         make_demo = handle.read().split("\ndemo:", 1)[1].split("\n\n", 1)[0]
@@ -80,27 +116,57 @@ def test_demo_runs_from_the_installed_collection_compact_and_leaves_nothing_behi
     compact = " ".join(f"{name}={value}" for name, value in COMPACT.items())
     assert compact in make_demo and f"{compact} ansible-playbook envelope.kms.demo" in documented
     before = tree(collection)
-    scratch, work = tmp_path / "tmp", tmp_path / "work"
+    scratch = tmp_path / "tmp"
     scratch.mkdir()
-    work.mkdir()
+    endpoint = kms_server.environment()
+    envvars = {
+        # The "Amazon Web Services" credential attached to the job template.
+        **aws_credential(ACCESS_KEY, SECRET_KEY, SECURITY_TOKEN),
+        # The job's settings: in AWX the "Extra Environment Variables" setting (AWX_TASK_ENV) or a
+        # custom credential type's env injector (the demo reads AWS_ENDPOINT_URL from the environment).
+        "AWS_ENDPOINT_URL": endpoint["AWS_ENDPOINT_URL"],
+        "AWS_REGION": endpoint["AWS_REGION"],
+        # Where the installed collection is (AWX points ANSIBLE_COLLECTIONS_PATHS at the project's the same way).
+        "ANSIBLE_COLLECTIONS_PATH": collections_path,
+        # The compact output, and the test's own isolation (no colour, ansible's and the demo's files here).
+        **COMPACT,
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_HOME": str(tmp_path / "ansible-home"),
+        "TMPDIR": str(scratch),
+    }
+    job = Job(tmp_path / "job", ident="1").lay_out(
+        # AWX runs a playbook of the project: one that imports the collection's.
+        project={"site.yml": "---\n- name: The envelope.kms demo\n"
+                             "  ansible.builtin.import_playbook: envelope.kms.demo\n"},
+        inventory=f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n",
+        envvars=envvars,
+        # AWX reads the output from the artifacts (the events), not from runner's own stdout.
+        settings={"suppress_ansible_output": True, "job_timeout": 1200},
+    )
+    # Nothing of the test's own AWS or Ansible settings: the job's come from the private data dir only.
     env = {key: value for key, value in os.environ.items() if not key.startswith(("ANSIBLE_", "AWS_"))}
-    env.update(kms_server.environment())
-    env.update(COMPACT)
-    env.update({"ANSIBLE_COLLECTIONS_PATH": collections_path, "ANSIBLE_HOME": str(tmp_path / "ansible-home"),
-                "ANSIBLE_NOCOLOR": "1", "TMPDIR": str(scratch), "PATH": BIN + os.pathsep + env.get("PATH", "")})
+    env["PATH"] = BIN + os.pathsep + env.get("PATH", "")
 
-    # No -i: the implicit localhost, as the demo's header documents.
-    run = subprocess.run([os.path.join(BIN, "ansible-playbook"), "envelope.kms.demo"], cwd=work, env=env,
-                         capture_output=True, text=True, check=False)
-    output = run.stdout + run.stderr
-    assert run.returncode == 0, output
+    job.run("site.yml", env=env, timeout=1500)
+    assert (job.process.returncode, job.status, job.rc) == (0, "successful", 0), job.report()
+    stdout = job.stdout
+
+    # Every KMS and S3 request (the modules' and, in step 5, the vars plugin's) was signed with the
+    # injected credential, in the job's region, and carried its STS token (read before the test's own calls).
+    signed = signed_requests(kms_server)
+    scopes = {re.search(r"Credential=([^/,]+)/\d{8}/([^/]+)/([^/]+)/", headers["Authorization"]).groups()
+              for headers in signed}
+    assert {service for _key, _region, service in scopes} == {"kms", "s3"}, scopes
+    assert {(key, region) for key, region, _service in scopes} == {(ACCESS_KEY, endpoint["AWS_REGION"])}, scopes
+    tokens = {headers.get("X-Amz-Security-Token") for headers in signed}
+    assert tokens == {SECURITY_TOKEN}, f"requests not carrying the injected STS token: {tokens}"
 
     # The key versions: v1 disabled by the rotation, the alias on v2.
     v1 = kms.describe_key(KeyId="alias/envelope-demo-v1")["KeyMetadata"]
     v2 = kms.describe_key(KeyId="alias/envelope-demo-v2")["KeyMetadata"]
     assert (v1["KeyState"], v2["KeyState"]) == ("Disabled", "Enabled")
     assert kms.describe_key(KeyId="alias/envelope-demo")["KeyMetadata"]["Arn"] == v2["Arn"]
-    summary = shown(run.stdout, "Show what was done")["msg"]
+    summary = shown(stdout, "Show what was done")["msg"]
     text = "\n".join(summary)
     assert summary[0].startswith("Key versions (in the local endpoint http://127.0.0.1:")
     assert f"alias/envelope-demo-v1: {v1['Arn']} (Disabled)" in text
@@ -118,21 +184,46 @@ def test_demo_runs_from_the_installed_collection_compact_and_leaves_nothing_behi
     assert "GenerateDataKey 3" in steps["3. rotate"]
     assert steps["4. check"] == "  4. check: 9 (Decrypt 9)"  # 3 files on 3 hosts
     assert re.match(r"  5\. variables: \d+ \(", steps["5. variables"]), steps
-    assert "demo-password" not in output
     # Compact: changes and the summary, no ok or skipped results (468 lines before, 138 now).
-    lines = run.stdout.splitlines()
-    assert len(lines) < 200, run.stdout
-    assert not [line for line in lines if line.startswith(("ok: ", "skipping: "))], run.stdout
+    lines = stdout.splitlines()
+    assert len(lines) < 200, stdout
+    assert not [line for line in lines if line.startswith(("ok: ", "skipping: "))], stdout
     # Each step is announced; the re-deploy shows no change at all.
-    redeploy = run.stdout.split("PLAY [2. Re-deploy - nothing to change, no new data key] *", 1)[1]
+    redeploy = stdout.split("PLAY [2. Re-deploy - nothing to change, no new data key] *", 1)[1]
     assert "changed: " not in redeploy.split("PLAY [3. Rotate", 1)[0]
-    # No warning but Ansible's own about the implicit localhost (nothing about rotation periods).
-    warnings = [line for line in output.splitlines() if "[WARNING]" in line]
-    assert all(any(known in line for known in IMPLICIT_LOCALHOST) for line in warnings), warnings
-    # Nothing left behind: the demo's folder is gone, nothing written in the collection or the cwd.
+    # No warning at all: with an inventory, not even Ansible's about the implicit localhost (nor
+    # anything about rotation periods). The job's stdout holds ansible's stderr too (one terminal).
+    assert [line for line in lines if "[WARNING]" in line] == [], stdout
+    assert not [known for known in IMPLICIT_LOCALHOST if known in stdout]
+    # The events AWX stores tell the same story: the summary is the result of the last task.
+    events = job.events()
+    assert events[-1]["event"] == "playbook_on_stats" and not events[-1]["event_data"]["failures"]
+    (result,) = [event["event_data"] for event in events
+                 if event["event"] == "runner_on_ok" and event["event_data"]["task"] == "Show what was done"]
+    assert result["host"] == "localhost" and result["res"]["msg"] == summary
+
+    # No secret in what AWX keeps of a job (the stdout and the events it stores in its database) nor
+    # anywhere in runner's artifacts: not the demo's secrets, nor the credential's secret key and
+    # token. Runner itself writes artifacts/<ident>/command ({command, cwd, env}: the job's whole
+    # environment, credential included), a file AWX does not keep: the one file left out here.
+    # job_events/ also holds the *-partial.json events of step 5's nested ansible-playbook (it inherits
+    # runner's awx_display callback and AWX_ISOLATED_DATA_DIR; nothing reads them): walked too.
+    needles = demo_secrets().add("the secret key", SECRET_KEY).add("the STS token", SECURITY_TOKEN)
+    found = [hit for path in leaks.files_under(job.artifacts, skip=[os.path.join(job.artifacts, "command")])
+             for hit in leaks.scan_file(path, needles)]
+    assert found == [], found
+    # Step 5's random secrets (never known to the test): no rendered line of app.conf anywhere.
+    rendered = re.compile(rb"(password|token) = (?!\{\{)\S")
+    for path in leaks.files_under(job.artifacts):
+        with open(path, "rb") as handle:
+            assert not rendered.search(handle.read()), path
+    assert not needles.search(job.process.stdout + job.process.stderr)
+
+    # Nothing left behind: the demo's folder is gone, nothing written in the collection or in the
+    # project folder (the job's working directory).
     assert demo_folders(scratch) == []
     assert tree(collection) == before
-    assert os.listdir(work) == []
+    assert os.listdir(os.path.join(job.folder, "project")) == ["site.yml"]
 
 
 @pytest.mark.parametrize("keep", [False, True], ids=["removed", "kept"])
