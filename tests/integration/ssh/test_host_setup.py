@@ -70,3 +70,15 @@ def test_host_setup_refuses_bad_settings_before_installing(fleet):
     assert "host_setup needs host_setup_python as an absolute path" in result["msg"]
     # stopped there: nothing installed
     assert [name.split(" : ")[-1] for name, hosts in run.tasks() if "bad1" in hosts][-1] == "Check the settings"
+
+
+def test_a_host_without_the_libraries_gets_one_line_naming_them(fleet):
+    """What host_setup is for: Debian's python3 has neither boto3 nor the Encryption SDK."""
+    fleet.set_hosts(["bare1"])
+    run = fleet.run([{"name": "Decrypt", "envelope.kms.decrypt": {
+        "src": "{{ host_root }}/missing.enc", "dest": "{{ host_root }}/missing"}}])
+    assert run.returncode != 0
+    result = run.result("Decrypt", "bare1")
+    assert result["failed"] is True
+    assert "boto3" in result["msg"] and SYSTEM_PYTHON in result["msg"], result["msg"]
+    assert "Traceback" not in result["msg"]
