@@ -25,6 +25,17 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def stop_process(process, timeout=10):
+    """Terminate a server process started here (a Popen, or None), killing it if it lingers."""
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class KmsServer:
     """A moto server process bound to 127.0.0.1 with request recording available."""
 
@@ -56,13 +67,7 @@ class KmsServer:
         raise RuntimeError(f"moto server did not listen on {self.url} within {timeout}s")
 
     def stop(self):
-        if self._process and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        stop_process(self._process)
         self._process = None
         if self._workdir:
             shutil.rmtree(self._workdir, ignore_errors=True)

@@ -30,17 +30,16 @@ import sys
 import tempfile
 import time
 
+if __name__ == "__main__" and not __package__:  # run as a script: the checkout's root is the import root
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from tests.harness.kms_server import free_port, stop_process  # noqa: E402  # pylint: disable=wrong-import-position
+
 SSHD = "/usr/sbin/sshd"
 DEPLOY_USER = "envelope-deploy"
 APP_USER = "envelope-app"
 SUDOERS = "/etc/sudoers.d/envelope-kms-tests"
 _USERS_LOCK = "/tmp/envelope-kms-ssh-users.lock"
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def missing_tools():
@@ -166,15 +165,13 @@ class SshServer:
         return ""
 
     def stop(self):
-        if self._process and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        # the master connections ansible left (ControlPersist) would outlive the listener by a minute
+        with contextlib.suppress(OSError):
+            for name in os.listdir(self.control_dir):
+                subprocess.run(["ssh", "-o", f"ControlPath={os.path.join(self.control_dir, name)}", "-O", "exit",
+                                "127.0.0.1"], capture_output=True, timeout=10, check=False)
+        stop_process(self._process)
         self._process = None
-        # the master connections ansible left (ControlPersist) end with the server; remove their sockets
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self):
