@@ -17,6 +17,12 @@ if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
     exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 ||
-    { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
+if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+for path in "${!wanted[@]}"; do
+    [ -e "$path" ] || { echo "system_packages.sh: ${wanted[$path]} did not install $path" >&2; exit 1; }
+done
+/usr/bin/python3 -c 'import ensurepip' || { echo "system_packages.sh: python3-venv did not install ensurepip" >&2; exit 1; }
 echo "system_packages.sh: installed ${missing[*]}"

@@ -12,6 +12,7 @@ import base64
 import binascii
 import gzip
 import io
+import json
 import os
 import re
 import zipfile
@@ -41,7 +42,10 @@ def forms(secret):
 
 
 class Needles:
-    """Named secrets and their forms: ``search(data)`` lists the ones found in some bytes."""
+    """Named secrets and their forms: ``search(data)`` lists the ones found in some bytes.
+
+    A secret of several lines (or ending in a newline) is also searched line by line and as JSON
+    escapes it (a module's arguments, a callback's output), where its newlines are ``\\n``."""
 
     def __init__(self):
         self._forms = []  # (name, label, bytes)
@@ -49,6 +53,15 @@ class Needles:
     def add(self, name, secret):
         for label, value in forms(secret).items():
             self._forms.append((name, label, value))
+        text = secret.decode("utf-8", "replace") if isinstance(secret, (bytes, bytearray)) else secret
+        if "\n" in text:
+            escaped = json.dumps(text)[1:-1].encode()
+            if len(escaped) >= 12:
+                self._forms.append((name, "JSON-escaped", escaped))
+            for number, line in enumerate(text.splitlines(), 1):
+                # a PEM armour line is the same in every key: not a secret
+                if len(line.strip()) >= 12 and not line.startswith("-----"):
+                    self._forms.append((name, f"line {number}", line.strip().encode()))
         return self
 
     def __len__(self):

@@ -20,9 +20,9 @@ ANSIBLE_RUNNER = os.path.join(os.path.dirname(sys.executable), "ansible-runner")
 
 def aws_credential(access_key, secret_key, security_token=""):
     """The environment AWX's "Amazon Web Services" credential type injects (inputs username,
-    password, security_token; awx_plugins.credentials.injectors.aws). The STS token goes to both
-    AWS_SECURITY_TOKEN and AWS_SESSION_TOKEN; AWX before awx-plugins (awx/main/models/credential/
-    injectors.py) set AWS_SECURITY_TOKEN only."""
+    password, security_token; awx/main/models/credential/injectors.py sets AWS_SECURITY_TOKEN for
+    the token), plus AWS_SESSION_TOKEN, which amazon.aws 10 reads instead and which the README's
+    custom credential type adds where AWX does not set it."""
     env = {"AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
     if security_token:
         env["AWS_SECURITY_TOKEN"] = security_token

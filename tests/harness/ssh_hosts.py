@@ -98,6 +98,13 @@ class SshServer:
     # -- start and stop
 
     def start(self, timeout=20):
+        try:
+            return self._start(timeout)
+        except BaseException:
+            self.stop()  # nothing left behind: the folder, a half-started sshd
+            raise
+
+    def _start(self, timeout):
         missing = missing_tools()
         if missing:
             raise RuntimeError("the SSH test tier needs " + ", ".join(missing) +
@@ -156,7 +163,6 @@ class SshServer:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                 return self
             time.sleep(0.1)
-        self.stop()
         raise RuntimeError(f"sshd did not listen on 127.0.0.1:{self.port} within {timeout} s")
 
     def read_log(self):

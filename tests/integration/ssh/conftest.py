@@ -10,17 +10,25 @@ fails: `make integration` installs them (tools/system_packages.sh).
 """
 
 import fcntl
+import hashlib
 import os
 import subprocess
 
 import pytest
+import yaml
 
 from tests.harness.playbook import PlaybookRunner
 from tests.harness.ssh_hosts import SshServer, missing_tools
 
-HOST_VENV = "/opt/envelope-kms-tests/venv"
-HOST_PYTHON = HOST_VENV + "/bin/python"
 SYSTEM_PYTHON = "/usr/bin/python3"
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+with open(os.path.join(ROOT, "requirements.txt"), "rb") as _requirements:
+    # a new venv when the collection's requirements change
+    HOST_VENV = "/opt/envelope-kms-tests/venv-" + hashlib.sha256(_requirements.read()).hexdigest()[:12]
+HOST_PYTHON = HOST_VENV + "/bin/python"
+# pip's settings of the machine (index, find-links, proxy), which sudo would drop on the way to the host
+PIP_ENVIRONMENT = {name: value for name, value in os.environ.items()
+                   if name.startswith("PIP_") or name.lower() in ("http_proxy", "https_proxy", "no_proxy")}
 
 
 @pytest.fixture(scope="session")
@@ -86,11 +94,12 @@ def build_host_python(server, kms_server):
         os.makedirs(workdir)
         runner = SshRunner(workdir, kms_server.environment(), server, SYSTEM_PYTHON)
         runner.set_hosts(["setup"])
-        run = runner.run([{
-            "name": "Prepare",
-            "ansible.builtin.include_role": {"name": "envelope.kms.host_setup"},
-            "vars": {"host_setup_virtualenv": HOST_VENV},
-        }], "--become")
+        site = runner.write(yaml.safe_dump([{
+            "name": "Prepare the hosts' Python", "hosts": "targets", "gather_facts": False, "become": True,
+            "environment": PIP_ENVIRONMENT,
+            "roles": [{"role": "envelope.kms.host_setup", "vars": {"host_setup_virtualenv": HOST_VENV}}],
+        }], sort_keys=False))
+        run = runner.run(site)
         run.assert_ok()
         return HOST_PYTHON
 

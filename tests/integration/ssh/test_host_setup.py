@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from tests.harness.ssh_hosts import APP_USER
-from tests.integration.ssh.conftest import SYSTEM_PYTHON
+from tests.integration.ssh.conftest import PIP_ENVIRONMENT, SYSTEM_PYTHON
 
 pytestmark = pytest.mark.slow
 
@@ -25,6 +25,7 @@ def test_host_setup_prepares_a_venv_idempotently_and_the_modules_run_with_it(fle
     key = kms.create_key()["KeyMetadata"]
     plays = [{
         "name": "Prepare the hosts", "hosts": "targets", "gather_facts": False, "become": True,
+        "environment": PIP_ENVIRONMENT,
         "roles": [{"role": "envelope.kms.host_setup",
                    "vars": {"host_setup_virtualenv": venv, "host_setup_python": SYSTEM_PYTHON}}],
     }, {
@@ -44,10 +45,13 @@ def test_host_setup_prepares_a_venv_idempotently_and_the_modules_run_with_it(fle
     assert checked.result("envelope.kms.host_setup : Check that the prepared Python imports the libraries",
                           "app1").get("skipped") is True
     assert not os.path.exists(data_key)
+    # no virtualenv yet: nothing to point the interpreter at
+    assert checked.result("envelope.kms.host_setup : Record the prepared Python",
+                          "app1")["ansible_facts"]["host_setup_ready"] is False
 
     first = fleet.run(site).assert_ok()
     facts = first.result("envelope.kms.host_setup : Record the prepared Python", "app1")["ansible_facts"]
-    assert facts["host_setup_interpreter"] == python
+    assert facts["host_setup_interpreter"] == python and facts["host_setup_ready"] is True
     assert set(facts["host_setup_versions"]) == {"boto3", "botocore", "aws-encryption-sdk"}
     assert first.result("Data key file", "app1")["changed"] is True
     assert fleet.server.owner(data_key)[:2] == (APP_USER, APP_USER)

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from ansible_collections.envelope.kms.plugins.module_utils.envelope import inspect_header
-from tests.harness import esdk
+from tests.harness import esdk, leaks
 from tests.integration.roles.test_lifecycle import ROLE_CONTEXT, SECRETS
 
 pytestmark = pytest.mark.slow
@@ -81,8 +81,10 @@ def test_role_over_ssh_three_hosts_deploy_rotate_rerun(fleet, kms, kms_server):
     again = fleet.run(site, extra_vars=rotate).assert_ok()
     assert {host: again.changed(host) for host in hosts} == dict.fromkeys(hosts, 0), again.stats
     assert kms_server.kms_calls()["GenerateDataKey"] == 0
-    for _source, plaintext, _context in SECRETS.values():
-        assert plaintext not in first.stdout + rotated.stdout
+    needles = leaks.Needles()
+    for dest, (_source, plaintext, _context) in SECRETS.items():
+        needles.add(dest, plaintext)
+    assert needles.search(first.stdout + first.stderr + rotated.stdout + rotated.stderr) == []
 
 
 def test_role_on_twenty_hosts_with_forks_10_makes_the_kms_calls_of_one_host(fleet, kms, kms_server):
