@@ -11,8 +11,8 @@ Users (created once per machine, under a lock, when the tests run as root):
   - ``envelope-deploy``: the login user, with passwordless sudo (become to root);
   - ``envelope-app``: an unprivileged user to become (``become_user``), which needs setfacl (the acl
     package) when pipelining is off.
-Fallback when not root: sshd runs as the current user, who is then the login user; the tests that
-need become are skipped (``SshServer.can_become`` is false).
+Fallback when not root (for ``ssh_hosts.py run`` by hand; the pytest tier needs root): sshd runs
+as the current user, who is then the only user, and there is no become.
 
 As a command: ``ssh_hosts.py run N -- CMD...`` starts the server, writes an inventory of N hosts,
 runs CMD with SSH_INVENTORY pointing at it, and stops the server (for benchmarks and by hand).
@@ -80,8 +80,7 @@ class SshServer:
 
     def __init__(self):
         self.port = free_port()
-        self.is_root = os.geteuid() == 0
-        self.can_become = self.is_root
+        self.is_root = os.geteuid() == 0  # the users, and become, exist only then
         self.login_user = DEPLOY_USER if self.is_root else pwd.getpwuid(os.getuid()).pw_name
         self.app_user = APP_USER if self.is_root else None
         # Short and outside any 0700 folder: the users log in here, and ControlPath sockets must
@@ -200,7 +199,7 @@ class SshServer:
             login = pwd.getpwnam(self.login_user)
             os.chown(root, login.pw_uid, login.pw_gid)
             os.chmod(root, 0o755)
-            if self.can_become:
+            if self.is_root:
                 for sub, user in (("root", "root"), ("app", self.app_user)):
                     path = os.path.join(root, sub)
                     os.makedirs(path, exist_ok=True)

@@ -62,6 +62,14 @@ def play(aws_environment):
                                                       if name != "template"}, "tasks": tasks}]
 
 
+def prepare(fleet, kms, kms_server):
+    """The keys (alias/app, alias/next), the controller's files and the play: the playbook's path."""
+    kms.create_alias(AliasName="alias/app", TargetKeyId=kms.create_key()["KeyMetadata"]["KeyId"])
+    kms.create_alias(AliasName="alias/next", TargetKeyId=kms.create_key()["KeyMetadata"]["KeyId"])
+    write_sources(fleet, kms_server)
+    return fleet.write(yaml.safe_dump(play(fleet.host_environment()), sort_keys=False), name="site.yml")
+
+
 def write_sources(fleet, kms_server):
     """The controller's files: the app file, and an envelope the lookup decrypts into the template."""
     with open(os.path.join(fleet.workdir, APP_FILE), "wb") as handle:
@@ -127,10 +135,7 @@ def test_fleet_over_ssh_with_become_check_mode_and_idempotent_rerun(become_fleet
     fleet = become_fleet
     fleet.pipelining = pipelining
     fleet.set_hosts(HOSTS)
-    kms.create_alias(AliasName="alias/app", TargetKeyId=kms.create_key()["KeyMetadata"]["KeyId"])
-    kms.create_alias(AliasName="alias/next", TargetKeyId=kms.create_key()["KeyMetadata"]["KeyId"])
-    write_sources(fleet, kms_server)
-    site = fleet.write(yaml.safe_dump(play(fleet.host_environment()), sort_keys=False), name="site.yml")
+    site = prepare(fleet, kms, kms_server)
 
     # Check mode and diff before anything exists: every copy would change, nothing is written.
     kms_server.start_recording()

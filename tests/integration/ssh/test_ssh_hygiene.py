@@ -8,11 +8,10 @@ import os
 import subprocess
 
 import pytest
-import yaml
 
 from tests.harness import leaks
 from tests.harness.ssh_hosts import APP_USER, DEPLOY_USER
-from tests.integration.ssh.test_ssh_fleet import APP_BYTES, APP_FILE, CONTEXT, SECRETS, play, write_sources
+from tests.integration.ssh.test_ssh_fleet import APP_BYTES, APP_FILE, CONTEXT, SECRETS, prepare
 
 pytestmark = pytest.mark.slow
 
@@ -20,10 +19,7 @@ pytestmark = pytest.mark.slow
 def test_remote_temp_dirs_of_every_user_hold_no_plaintext_or_data_key(become_fleet, kms, kms_server):
     fleet = become_fleet
     fleet.set_hosts(["web1"])
-    kms.create_alias(AliasName="alias/app", TargetKeyId=kms.create_key()["KeyMetadata"]["KeyId"])
-    kms.create_alias(AliasName="alias/next", TargetKeyId=kms.create_key()["KeyMetadata"]["KeyId"])
-    write_sources(fleet, kms_server)
-    site = fleet.write(yaml.safe_dump(play(fleet.host_environment()), sort_keys=False), name="site.yml")
+    site = prepare(fleet, kms, kms_server)
     remote_tmp = fleet.server.remote_tmp
     before = set(os.listdir(remote_tmp))
     fleet.environment = dict(fleet.environment, ANSIBLE_KEEP_REMOTE_FILES="1")
