@@ -13,6 +13,7 @@ import re
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 
+from ansible_collections.envelope.kms.plugins.module_utils.grants import current_grants
 from ansible_collections.envelope.kms.plugins.module_utils.kms import (
     RESERVED_ALIAS_PREFIX,
     KmsInputError,
@@ -155,6 +156,8 @@ def key_details(client, metadata, aliases, options, warn):
         if rotation is not None and options.get("include_rotations"):
             rotation["rotations"] = _detail(lambda: list_rotations(client, key_id), warn, "rotations", key_id)
         details["rotation"] = rotation
+    if options.get("include_grants", False):
+        details["grants"] = _detail(lambda: current_grants(client, metadata["Arn"]), warn, "grants", key_id)
     return details
 
 
@@ -162,7 +165,7 @@ def gather(client, options, warn):
     """{'keys': [...], 'aliases': [...]} for the module's options.
 
     options: key_ref (a key id/ARN or an alias name/ARN, already validated) or None, tags,
-    include_aws_managed, include_pending_deletion, include_policy, include_rotations.
+    include_aws_managed, include_pending_deletion, include_policy, include_rotations, include_grants.
     A named key: one DescribeKey and one ListAliases for that key, never ListKeys. Otherwise:
     one ListKeys and one ListAliases for the account, then per key DescribeKey and ListResourceTags,
     and the policy and rotation reads only for keys that pass the filters.

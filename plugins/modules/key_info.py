@@ -50,6 +50,12 @@ options:
         per rotatable key) as RV(keys[].rotation.rotations).
     type: bool
     default: false
+  include_grants:
+    description:
+      - Read each key's grants (ListGrants, one request per key, every page) and return them as
+        RV(keys[].grants), in the form M(envelope.kms.grant) returns them.
+    type: bool
+    default: true
   include_aws_managed:
     description:
       - When listing keys (no O(key_id) nor O(alias)), also return the keys that AWS services
@@ -251,6 +257,18 @@ keys:
       type: dict
       returned: when O(include_policy=true)
       sample: {"Version": "2012-10-17", "Id": "key-default-1", "Statement": []}
+    grants:
+      description:
+        - The key's grants, oldest first, as RV(envelope.kms.grant#module:grants) of M(envelope.kms.grant)
+          (name, grant_id, grantee_principal, retiring_principal, operations, constraints,
+          issuing_account, creation_date); null when they could not be read.
+      type: list
+      elements: dict
+      returned: when O(include_grants=true)
+      sample: [{"name": "billing-hosts-decrypt", "grant_id": "0c23...", "operations": ["Decrypt"],
+                "grantee_principal": "arn:aws:iam::111122223333:role/billing-hosts", "retiring_principal": null,
+                "constraints": {"encryption_context_subset": {"app": "billing"}},
+                "issuing_account": "arn:aws:iam::111122223333:root", "creation_date": "2026-12-02T04:30:00+00:00"}]
     rotation:
       description:
         - Automatic rotation status, like C(aws kms get-key-rotation-status).
@@ -373,6 +391,7 @@ def main():
             tags=dict(type="dict"),
             include_policy=dict(type="bool", default=True),
             include_rotations=dict(type="bool", default=False),
+            include_grants=dict(type="bool", default=True),
             include_aws_managed=dict(type="bool", default=False),
             include_pending_deletion=dict(type="bool", default=True),
         ),
@@ -390,6 +409,7 @@ def main():
         tags=params["tags"],
         include_policy=params["include_policy"],
         include_rotations=params["include_rotations"],
+        include_grants=params["include_grants"],
         include_aws_managed=params["include_aws_managed"],
         include_pending_deletion=params["include_pending_deletion"],
     )

@@ -28,6 +28,10 @@ SECRETS = {
     "signing.pem": (None, "-----BEGIN TEST KEY-----\nbm90IGEgcmVhbCBrZXk=\n-----END TEST KEY-----\n", {"purpose": "signing"}),
 }
 THREE_HOSTS = ["web1", "web2", "web3"]
+HOSTS_ROLE = "arn:aws:iam::123456789012:role/billing-hosts"
+# The hosts' role may decrypt the billing files only: KMS checks the context written in each header.
+GRANTS = [{"name": "billing-hosts", "grantee_principal": HOSTS_ROLE, "operations": ["Decrypt"],
+           "constraints": {"encryption_context_subset": ROLE_CONTEXT}}]
 
 
 def role_task(name):
@@ -132,9 +136,16 @@ def lifecycle_result(run, host="web1"):
     return run.result(role_task("Record the outcome in lifecycle_result"), host)["ansible_facts"]["lifecycle_result"]
 
 
+def key_grants(kms, key):
+    """(name, grantee, operations, constraints) of each grant of a key, from KMS."""
+    return [(grant["Name"], grant["GranteePrincipal"], grant["Operations"], grant.get("Constraints"))
+            for grant in kms.list_grants(KeyId=key)["Grants"]]
+
+
 def test_three_hosts_deploy_rerun_rotate_rerun(playbook, kms, kms_server):
     playbook.set_hosts(THREE_HOSTS)
-    site = write_site(playbook)
+    site = write_site(playbook, lifecycle_grants=GRANTS)
+    granted = [("billing-hosts", HOSTS_ROLE, ["Decrypt"], {"EncryptionContextSubset": ROLE_CONTEXT})]
 
     kms_server.start_recording()
     first = playbook.run(site).assert_ok()
@@ -147,6 +158,7 @@ def test_three_hosts_deploy_rerun_rotate_rerun(playbook, kms, kms_server):
     tags = {tag["TagKey"]: tag["TagValue"] for tag in kms.list_resource_tags(KeyId=v1["KeyId"])["Tags"]}
     assert tags == {"team": "billing", "envelope-kms-lifecycle": NAME, "envelope-kms-version": "1"}
     assert kms.get_key_rotation_status(KeyId=v1["KeyId"])["KeyRotationEnabled"] is True
+    assert key_grants(kms, v1["KeyId"]) == granted
     result = lifecycle_result(first)
     assert (result["version"], result["key_arn"], result["rotation"]) == (1, v1["Arn"], "none")
     assert (result["alias"], result["version_alias"]) == (f"alias/{NAME}", f"alias/{NAME}-v1")
@@ -185,6 +197,8 @@ def test_three_hosts_deploy_rerun_rotate_rerun(playbook, kms, kms_server):
     assert result["previous_key_id"] == v1["KeyId"]
     assert all(rotated.changed(host) > 0 for host in THREE_HOSTS)
     assert calls["GenerateDataKey"] == len(SECRETS), "one new data key per secret, not per host"
+    assert key_grants(kms, v2_arn) == granted, "the new version carries the same grants"
+    assert key_grants(kms, v1["Arn"]) == granted, "the previous version keeps its own"
     for secret in SECRETS.values():
         assert secret[1] not in rotated.stdout, "the verify step must not show plaintext"
     assert_fleet(playbook, kms_server, THREE_HOSTS, v2_arn)
@@ -192,6 +206,7 @@ def test_three_hosts_deploy_rerun_rotate_rerun(playbook, kms, kms_server):
     again = playbook.run(site, extra_vars=rotation("2025-q3", lifecycle_disable_previous_key=True)).assert_ok()
     assert {host: again.changed(host) for host in THREE_HOSTS} == dict.fromkeys(THREE_HOSTS, 0)
     assert lifecycle_result(again)["rotation"] == "resume"
+    assert len(key_grants(kms, v2_arn)) == 1
     assert key_arn(kms, f"alias/{NAME}") == v2_arn
     with pytest.raises(kms.exceptions.NotFoundException):
         kms.describe_key(KeyId=f"alias/{NAME}-v3")
@@ -384,6 +399,12 @@ def test_check_mode_changes_nothing(playbook, kms, kms_server):
         ({"lifecycle_key_tags": {"aws:team": "x"}}, "may not start with 'aws:'"),
         ({"lifecycle_s3_bucket": "Not_A_Bucket"}, "S3 bucket name"),
         ({"lifecycle_rotation_id": ""}, "1 to 256 characters"),
+        ({"lifecycle_grants": [dict(GRANTS[0], operations=["Decript"])]}, "Decript"),
+        ({"lifecycle_grants": [GRANTS[0], GRANTS[0]]}, "each grant needs a unique name"),
+        ({"lifecycle_grants": [{"name": "no-grantee", "operations": ["Decrypt"]}]}, "needs grantee_principal"),
+        ({"lifecycle_grants": [dict(GRANTS[0], constraints={"encryption_context_equals": ROLE_CONTEXT,
+                                                            "encryption_context_subset": ROLE_CONTEXT})]},
+         "a grant holds one type of constraint"),
         ({"lifecycle_files": [{"src": "missing.env", "dest": "/tmp/x"}]}, "src missing.env is not a readable file"),
         ({"lifecycle_files": [{"src": "{{ playbook_dir }}/files", "dest": "/tmp/x"}]}, "is not a readable file"),
         ({"lifecycle_files": [{"content": "a", "dest": "relative/x"}]}, "dest must be a full path"),
