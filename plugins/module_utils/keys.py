@@ -88,6 +88,19 @@ _USAGES_BY_SPEC = (
     ("SM2", ("ENCRYPT_DECRYPT", "SIGN_VERIFY", "KEY_AGREEMENT")),
 )
 
+# Where a new key's material comes from (CreateKey Origin). Keys in a custom key store (the last two)
+# need its id, and an external key store also the id of the external key (XksKeyId); both kinds are
+# symmetric encryption keys in one Region only (API reference: CreateKey, CustomKeyStoreId).
+ORIGINS = ["AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"]
+DEFAULT_ORIGIN = "AWS_KMS"
+EXTERNAL = "EXTERNAL"
+CUSTOM_KEY_STORE_ORIGINS = ("AWS_CLOUDHSM", "EXTERNAL_KEY_STORE")
+EXTERNAL_KEY_STORE = "EXTERNAL_KEY_STORE"
+# A key with origin EXTERNAL is created without key material, in this state until it is imported.
+PENDING_IMPORT = "PendingImport"
+# Fixed when the key is created: given for an existing key, each is compared, never changed.
+IMMUTABLE = ("key_usage", "key_spec", "multi_region", "origin", "custom_key_store_id", "xks_key_id")
+
 PENDING_WINDOW_DAYS = (7, 30)
 POLICY_NAME = "default"
 
@@ -108,6 +121,11 @@ RESULT_FIELDS = (
     "key_spec",
     "key_manager",
     "origin",
+    "custom_key_store_id",
+    "cloud_hsm_cluster_id",
+    "xks_key_configuration",
+    "expiration_model",
+    "valid_to",
     "multi_region",
     "multi_region_configuration",
     "encryption_algorithms",
@@ -184,6 +202,37 @@ def check_key_usage(key_spec, key_usage):
                             f"it allows {', '.join(usages)}")
 
 
+def check_origin(origin, custom_key_store_id, xks_key_id, key_spec=None, key_usage=None, multi_region=None):
+    """KmsInputError for origin options KMS would refuse (CreateKey): custom_key_store_id with the custom
+    key store origins only and required by them, xks_key_id only and always with EXTERNAL_KEY_STORE, and
+    custom key stores for single-Region SYMMETRIC_DEFAULT / ENCRYPT_DECRYPT keys. Checks the options as
+    given (None: not given), so the same task passes for a new key and on a re-run."""
+    for name, value in (("custom_key_store_id", custom_key_store_id), ("xks_key_id", xks_key_id)):
+        if value is not None and not value.strip():
+            raise KmsInputError(f"{name} must not be empty")
+    in_store = origin in CUSTOM_KEY_STORE_ORIGINS
+    if custom_key_store_id is not None and not in_store:
+        raise KmsInputError(f"custom_key_store_id needs origin {' or '.join(CUSTOM_KEY_STORE_ORIGINS)} "
+                            f"(origin is {origin or 'not given'})")
+    if in_store and custom_key_store_id is None:
+        raise KmsInputError(f"origin {origin} needs custom_key_store_id: the id of the custom key store")
+    if xks_key_id is not None and origin != EXTERNAL_KEY_STORE:
+        raise KmsInputError(f"xks_key_id needs origin {EXTERNAL_KEY_STORE} (origin is {origin or 'not given'})")
+    if origin == EXTERNAL_KEY_STORE and xks_key_id is None:
+        raise KmsInputError(f"origin {EXTERNAL_KEY_STORE} needs xks_key_id: the id of the external key")
+    if in_store:
+        wrong = [
+            f"{name} {value}"
+            for name, value, allowed in (("key_spec", key_spec, DEFAULT_KEY_SPEC), ("key_usage", key_usage, DEFAULT_KEY_USAGE))
+            if value is not None and value != allowed
+        ]
+        if multi_region:
+            wrong.append("multi_region true")
+        if wrong:
+            raise KmsInputError(f"A key with origin {origin} is a single-Region {DEFAULT_KEY_SPEC} {DEFAULT_KEY_USAGE} "
+                                f"key: {', '.join(wrong)} is not possible")
+
+
 def snapshot(metadata, aliases, tags, policy):
     """The plain-data view of an existing key that plan_key compares against."""
     return {
@@ -195,6 +244,9 @@ def snapshot(metadata, aliases, tags, policy):
         "key_spec": metadata.get("KeySpec") or metadata.get("CustomerMasterKeySpec"),
         "multi_region": bool(metadata.get("MultiRegion", False)),
         "key_manager": metadata.get("KeyManager", "CUSTOMER"),
+        "origin": metadata.get("Origin", DEFAULT_ORIGIN),
+        "custom_key_store_id": metadata.get("CustomKeyStoreId"),
+        "xks_key_id": (metadata.get("XksKeyConfiguration") or {}).get("Id"),
         "aliases": sorted(aliases),
         "tags": dict(tags),
         "policy": policy,
@@ -216,7 +268,8 @@ def plan_key(current, desired, alias_target=None):
     current: snapshot() of the key, or None when it does not exist.
     desired: state, key_id (what the user gave, or None), alias (full name or None), description,
       policy (dict), tags (text dict) -- each None to leave as is --, purge_tags, enabled,
-      key_usage, key_spec, multi_region (None: not given), pending_window_days.
+      key_usage, key_spec, multi_region, origin, custom_key_store_id, xks_key_id (None: not given),
+      bypass_policy_lockout_safety_check, pending_window_days.
     alias_target: the key id desired["alias"] points at now (None when the alias does not exist).
 
     Raises KmsInputError for requests KMS cannot honour (unknown key_id, immutable attributes,
@@ -240,7 +293,8 @@ def plan_key(current, desired, alias_target=None):
     _refuse_immutable_changes(current, desired)
     actions, key_state, enabled = _plan_pending_deletion(current)
     actions += _plan_description_and_policy(current, desired) + _plan_tags(current, desired)
-    # Keys in other states (PendingImport, Unavailable, ...) cannot be enabled or disabled.
+    # Keys in other states (PendingImport: no key material yet, Unavailable, ...) cannot be enabled or
+    # disabled, so enabled is no change to make for them.
     if key_state in ("Enabled", "Disabled") and desired["enabled"] != enabled:
         actions.append((ENABLE if desired["enabled"] else DISABLE, {}))
     alias = desired.get("alias")
@@ -264,8 +318,14 @@ def _plan_description_and_policy(current, desired):
     if desired["policy"] is not None and (
         current["policy"] is None or compare_policies(current["policy"], desired["policy"])
     ):
-        actions.append((PUT_POLICY, {"PolicyName": POLICY_NAME, "Policy": json.dumps(desired["policy"])}))
+        actions.append((PUT_POLICY, dict({"PolicyName": POLICY_NAME, "Policy": json.dumps(desired["policy"])},
+                                         **_bypass_lockout_check(desired))))
     return actions
+
+
+def _bypass_lockout_check(desired):
+    """The argument of CreateKey and PutKeyPolicy that skips KMS's policy lockout check, when asked for."""
+    return {"BypassPolicyLockoutSafetyCheck": True} if desired.get("bypass_policy_lockout_safety_check") else {}
 
 
 def _plan_tags(current, desired):
@@ -296,9 +356,14 @@ def _plan_create(desired):
         args["Policy"] = json.dumps(desired["policy"])
     if desired["tags"]:
         args["Tags"] = _tag_list(desired["tags"])
+    for name, arg in (("origin", "Origin"), ("custom_key_store_id", "CustomKeyStoreId"), ("xks_key_id", "XksKeyId")):
+        if desired.get(name) is not None:
+            args[arg] = desired[name]
+    args.update(_bypass_lockout_check(desired))
     # The alias right after the key: it is the key's identity, so a later failure can be re-run.
     actions = [(CREATE_KEY, args), (CREATE_ALIAS, {"AliasName": desired["alias"]})]
-    if not desired["enabled"]:
+    # A key without key material (PendingImport) cannot be disabled: enabled applies once it is imported.
+    if not desired["enabled"] and args.get("Origin") != EXTERNAL:
         actions.append((DISABLE, {}))
     return actions
 
@@ -306,12 +371,12 @@ def _plan_create(desired):
 def _refuse_immutable_changes(current, desired):
     differences = [
         f"{name} is {current[name]}, not {desired[name]}"
-        for name in ("key_usage", "key_spec", "multi_region")
+        for name in IMMUTABLE
         if desired.get(name) is not None and desired[name] != current[name]
     ]
     if differences:
         raise KmsInputError(
-            f"Key {current['key_id']}: {'; '.join(differences)}. key_usage, key_spec and multi_region "
+            f"Key {current['key_id']}: {'; '.join(differences)}. {', '.join(IMMUTABLE[:-1])} and {IMMUTABLE[-1]} "
             "cannot change after a key is created: create a new key (and re-point the alias to it)"
         )
 
@@ -346,10 +411,11 @@ def predict_key(current, actions):
     after = copy.deepcopy(managed_fields(current))
     for action, args in actions:
         if action == CREATE_KEY:
+            without_material = args.get("Origin") == EXTERNAL
             after = {
                 "description": args.get("Description", ""),
-                "enabled": True,
-                "key_state": "Enabled",
+                "enabled": not without_material,
+                "key_state": PENDING_IMPORT if without_material else "Enabled",
                 "tags": boto3_tag_list_to_ansible_dict(args.get("Tags", []), "TagKey", "TagValue"),
                 "policy": json.loads(args["Policy"]) if "Policy" in args else None,
                 "aliases": [],
@@ -395,15 +461,20 @@ def predicted_metadata(actions):
     """The KeyMetadata check mode can predict for a key the plan creates (None when it creates none)."""
     for action, args in actions:
         if action == CREATE_KEY:
-            return {
+            metadata = {
                 "KeyId": None,
                 "Arn": None,
                 "KeySpec": args["KeySpec"],
                 "KeyUsage": args["KeyUsage"],
                 "MultiRegion": args["MultiRegion"],
                 "KeyManager": "CUSTOMER",
-                "Origin": "AWS_KMS",
+                "Origin": args.get("Origin", DEFAULT_ORIGIN),
             }
+            if "CustomKeyStoreId" in args:
+                metadata["CustomKeyStoreId"] = args["CustomKeyStoreId"]
+            if "XksKeyId" in args:
+                metadata["XksKeyConfiguration"] = {"Id": args["XksKeyId"]}
+            return metadata
     return None
 
 

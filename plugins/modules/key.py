@@ -19,6 +19,9 @@ description:
     to point at it (created, or re-pointed from another key with UpdateAlias).
   - Use M(envelope.kms.key_rotation) for automatic and on-demand rotation, M(envelope.kms.alias) to
     manage further aliases and M(envelope.kms.key_info) to look keys up.
+  - Keys for imported key material (O(origin=EXTERNAL)) and keys in a custom key store (a CloudHSM key
+    store or an external key store) are created here too; M(envelope.kms.key_material) imports the key
+    material of the former.
 author:
   - envelope.kms developers (!UNKNOWN)
 options:
@@ -53,6 +56,10 @@ options:
       - Whether the key is enabled (usable for cryptographic operations).
       - Keys in states other than C(Enabled), C(Disabled) and C(PendingDeletion) (for example C(PendingImport))
         are not enabled or disabled.
+      - A key with O(origin=EXTERNAL) has no key material until it is imported (M(envelope.kms.key_material)),
+        and stays in state C(PendingImport) until then. O(enabled) is no change to make for such a key, so
+        neither O(enabled=true) nor O(enabled=false) reports a change; a new one is not disabled. Run the task
+        again after the import to apply O(enabled=false).
     type: bool
     default: true
   key_usage:
@@ -101,6 +108,42 @@ options:
       - When creating a key it defaults to V(false).
       - On an existing key it is only checked when given, and a different value is an error.
     type: bool
+  origin:
+    description:
+      - Where the key material comes from. It cannot change after the key is created.
+      - When creating a key it defaults to V(AWS_KMS) (KMS generates the key material).
+      - V(EXTERNAL) creates a key without key material, for key material you import. KMS takes it with
+        every key spec; M(envelope.kms.key_material) imports the key material of V(SYMMETRIC_DEFAULT) keys.
+      - V(AWS_CLOUDHSM) creates the key in the CloudHSM key store O(custom_key_store_id), which generates
+        its key material. V(EXTERNAL_KEY_STORE) creates it in the external key store O(custom_key_store_id),
+        backed by the external key O(xks_key_id).
+      - Keys in a custom key store (V(AWS_CLOUDHSM), V(EXTERNAL_KEY_STORE)) are symmetric encryption keys
+        (O(key_spec=SYMMETRIC_DEFAULT), O(key_usage=ENCRYPT_DECRYPT)) and cannot be multi-Region keys
+        (O(multi_region)); other values are refused before any call to KMS.
+      - On an existing key it is only checked when given, and a different value is an error.
+    type: str
+    choices: [AWS_KMS, EXTERNAL, AWS_CLOUDHSM, EXTERNAL_KEY_STORE]
+  custom_key_store_id:
+    description:
+      - The id of the custom key store to create the key in (C(cks-...)). The key store must be connected.
+      - Required with O(origin=AWS_CLOUDHSM) and O(origin=EXTERNAL_KEY_STORE), refused with any other
+        O(origin), before any call to KMS.
+      - On an existing key it is only checked when given, and a different value is an error.
+    type: str
+  xks_key_id:
+    description:
+      - The id by which the external key store proxy knows the external key that backs the key.
+      - Required with O(origin=EXTERNAL_KEY_STORE) and refused with any other O(origin), before any call to KMS.
+      - On an existing key it is only checked when given, and a different value is an error.
+    type: str
+  bypass_policy_lockout_safety_check:
+    description:
+      - Skip the KMS check that the key policy (O(policy)) still lets the caller change the policy later.
+      - Passed to CreateKey and PutKeyPolicy. With V(true), a policy that locks the caller out is accepted,
+        and the key may become unmanageable. Only for a policy meant to do that.
+      - This is no state of the key, so it never reports a change by itself.
+    type: bool
+    default: false
   pending_window_days:
     description:
       - With O(state=absent), the number of days KMS waits before it deletes the key, 7 to 30.
@@ -170,6 +213,20 @@ EXAMPLES = r"""
     alias: release-signing
     key_usage: SIGN_VERIFY
     key_spec: ECC_NIST_P256
+
+- name: A key for key material of your own (origin EXTERNAL), imported by envelope.kms.key_material
+  envelope.kms.key:
+    alias: alias/byok-secrets
+    origin: EXTERNAL
+    description: Regulated secrets, key material from our HSM
+  register: byok_key
+
+- name: A key in an external key store
+  envelope.kms.key:
+    alias: alias/xks-secrets
+    origin: EXTERNAL_KEY_STORE
+    custom_key_store_id: cks-1234567890abcdef0
+    xks_key_id: bb8562717f809024
 
 - name: Disable a key to find out what still uses it
   envelope.kms.key:
@@ -287,10 +344,40 @@ key_manager:
   type: str
   sample: CUSTOMER
 origin:
-  description: Where the key material comes from, for example C(AWS_KMS).
+  description:
+    - Where the key material comes from, C(AWS_KMS), C(EXTERNAL) (imported key material), C(AWS_CLOUDHSM) or
+      C(EXTERNAL_KEY_STORE).
   returned: when the key exists or would be created
   type: str
   sample: AWS_KMS
+custom_key_store_id:
+  description: The custom key store that holds the key, null for other keys.
+  returned: when the key exists or would be created
+  type: str
+  sample: cks-1234567890abcdef0
+cloud_hsm_cluster_id:
+  description: The CloudHSM cluster of a key in a CloudHSM key store, null for other keys and in check mode.
+  returned: when the key exists or would be created
+  type: str
+  sample: cluster-1a23b4cdefg
+xks_key_configuration:
+  description: The external key of a key in an external key store (snake_cased), null for other keys.
+  returned: when the key exists or would be created
+  type: dict
+  sample:
+    id: bb8562717f809024
+expiration_model:
+  description:
+    - For a key with origin C(EXTERNAL) that holds key material, whether it expires (C(KEY_MATERIAL_EXPIRES) or
+      C(KEY_MATERIAL_DOES_NOT_EXPIRE)); null for other keys.
+  returned: when the key exists or would be created
+  type: str
+  sample: KEY_MATERIAL_DOES_NOT_EXPIRE
+valid_to:
+  description: When the imported key material expires (ISO 8601), null when it does not or for other keys.
+  returned: when the key exists or would be created
+  type: str
+  sample: "2026-06-30T00:00:00+00:00"
 aws_account_id:
   description: The account that owns the key. Null in check mode for a key that would be created.
   returned: when the key exists or would be created
@@ -357,8 +444,10 @@ from ansible_collections.envelope.kms.plugins.module_utils.errors import module_
 from ansible_collections.envelope.kms.plugins.module_utils.keys import (
     KEY_SPECS,
     KEY_USAGES,
+    ORIGINS,
     KeyApplyError,
     apply_key,
+    check_origin,
     check_pending_window,
     key_result,
     managed_fields,
@@ -381,6 +470,8 @@ from ansible_collections.envelope.kms.plugins.module_utils.kms import (
 
 def desired_state(params):
     """The module options as plan_key wants them, checked before any call to KMS."""
+    check_origin(params["origin"], params["custom_key_store_id"], params["xks_key_id"],
+                 params["key_spec"], params["key_usage"], params["multi_region"])
     return dict(
         state=params["state"],
         key_id=params["key_id"],
@@ -393,6 +484,10 @@ def desired_state(params):
         key_usage=params["key_usage"],
         key_spec=params["key_spec"],
         multi_region=params["multi_region"],
+        origin=params["origin"],
+        custom_key_store_id=params["custom_key_store_id"],
+        xks_key_id=params["xks_key_id"],
+        bypass_policy_lockout_safety_check=params["bypass_policy_lockout_safety_check"],
         pending_window_days=check_pending_window(params["pending_window_days"]),
     )
 
@@ -456,6 +551,10 @@ def main():
             key_usage=dict(type="str", choices=KEY_USAGES),
             key_spec=dict(type="str", choices=KEY_SPECS),
             multi_region=dict(type="bool"),
+            origin=dict(type="str", choices=ORIGINS),
+            custom_key_store_id=dict(type="str", no_log=False),
+            xks_key_id=dict(type="str", no_log=False),
+            bypass_policy_lockout_safety_check=dict(type="bool", default=False, no_log=False),
             pending_window_days=dict(type="int", default=30),
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),

@@ -5,11 +5,17 @@ moto gaps met here (the code paths are covered by tests/unit/plugins/module_util
 - moto ignores ScheduleKeyDeletion windows outside 7-30 days (no error, nothing happens), which is
   one more reason the module checks pending_window_days before any call;
 - moto accepts EnableKey on a key pending deletion (KMS refuses it), so it would not notice a plan
-  that enables before cancelling; the unit tests pin the order cancel -> enable.
+  that enables before cancelling; the unit tests pin the order cancel -> enable;
+- moto records CreateKey's Origin EXTERNAL but creates the key Enabled, with key material of its own
+  (KMS: PendingImport, no material), and ignores CustomKeyStoreId, XksKeyId and
+  BypassPolicyLockoutSafetyCheck: those paths are in tests/unit/plugins/modules/test_key_options.py.
 """
 
+import base64
 import datetime
 import json
+
+from tests.harness.leaks import Needles
 
 ACCOUNT_ROOT = "arn:aws:iam::123456789012:root"
 POLICY = {
@@ -343,3 +349,49 @@ def test_bad_inputs_fail_clearly(playbook, kms):
     assert [k["KeyId"] for k in kms.list_keys()["Keys"]] == [rsa]
     assert not {"alias/app", "alias/ecc"} & {a["AliasName"] for a in kms.list_aliases()["Aliases"]}
     assert metadata_of(kms, rsa)["KeyState"] == "Enabled"
+
+
+def test_origin_external_is_passed_to_kms_and_cannot_change(playbook, kms):
+    task = key_task(alias="byok", origin="EXTERNAL", description="imported key material")
+    first, second = playbook.run_idempotent([task])
+    result = first.result("Key")
+    assert result["changes"] == ["create_key", "create_alias"]
+    meta = metadata_of(kms, "alias/byok")
+    assert meta["Origin"] == "EXTERNAL" and meta["KeyId"] == result["key_id"]
+    assert result["origin"] == "EXTERNAL"
+    assert result["custom_key_store_id"] is None and result["xks_key_configuration"] is None
+    assert second.result("Key")["changes"] == []
+
+    run = playbook.run([dict(key_task("Other origin", alias="byok", origin="AWS_KMS"), ignore_errors=True),
+                        dict(key_task("Store without origin", alias="byok", custom_key_store_id="cks-1"),
+                             ignore_errors=True)])
+    assert run.returncode == 0, run.stderr
+    other = run.result("Other origin")
+    assert other["failed"] is True
+    assert other["msg"].startswith(f"Key {meta['KeyId']}: origin is EXTERNAL, not AWS_KMS. ")
+    assert run.result("Store without origin")["msg"] == (
+        "custom_key_store_id needs origin AWS_CLOUDHSM or EXTERNAL_KEY_STORE (origin is not given)")
+    assert [k["KeyId"] for k in kms.list_keys()["Keys"]] == [meta["KeyId"]]
+
+
+def test_key_material_check_mode_through_ansible_playbook(playbook, kms, kms_server):
+    """envelope.kms.key_material as ansible-playbook runs it: check mode reads the key only, and neither the
+    material nor its base64 reaches the output. moto has no GetParametersForImport: the real run fails there,
+    in one line and without the material too (the import itself is tested with Stubber in
+    tests/unit/plugins/modules/test_key_material.py)."""
+    material = bytes(range(7, 39))
+    key_id = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    task = {"name": "Import", "envelope.kms.key_material": {"key_id": key_id, "key_material": base64.b64encode(material).decode()},
+            "ignore_errors": True}
+    kms_server.start_recording()
+    check = playbook.run([task], "--check", "--diff", "-v").assert_ok()
+    assert dict(kms_server.kms_calls()) == {"DescribeKey": 1}
+    result = check.result("Import")
+    assert result["changed"] is True and result["imported"] is True and result["key_id"] == key_id
+    real = playbook.run([task], "-v")
+    assert real.returncode == 0, real.stderr
+    failed = real.result("Import")
+    assert failed["failed"] is True and failed["msg"].startswith(f"Could not import key material into key {metadata_of(kms, key_id)['Arn']}")
+    needles = Needles().add("key material", material)
+    for run in (check, real):
+        assert not needles.search(run.stdout + run.stderr)

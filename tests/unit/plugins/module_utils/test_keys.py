@@ -483,3 +483,137 @@ def test_key_specs_and_usages_match_the_botocore_model():
     shape = botocore_session.get_session().get_service_model("kms").operation_model("CreateKey").input_shape
     assert set(keys.KEY_SPECS) <= set(shape.members["KeySpec"].enum)
     assert set(keys.KEY_USAGES) <= set(shape.members["KeyUsage"].enum)
+
+
+# --- origin, custom key stores, the policy lockout check (issue #15) ---------------------------
+
+CKS = "cks-1234567890abcdef0"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(origin=None, custom_key_store_id=None, xks_key_id=None),
+        dict(origin="AWS_KMS", custom_key_store_id=None, xks_key_id=None),
+        dict(origin="EXTERNAL", custom_key_store_id=None, xks_key_id=None, key_spec="HMAC_256", multi_region=True),
+        dict(origin="AWS_CLOUDHSM", custom_key_store_id=CKS, xks_key_id=None),
+        dict(origin="EXTERNAL_KEY_STORE", custom_key_store_id=CKS, xks_key_id="xks-1", key_spec="SYMMETRIC_DEFAULT",
+             key_usage="ENCRYPT_DECRYPT", multi_region=False),
+    ],
+)
+def test_check_origin_accepts_what_kms_creates(options):
+    keys.check_origin(**options)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(origin=None, custom_key_store_id=CKS, xks_key_id=None),
+         "custom_key_store_id needs origin AWS_CLOUDHSM or EXTERNAL_KEY_STORE (origin is not given)"),
+        (dict(origin="EXTERNAL", custom_key_store_id=CKS, xks_key_id=None),
+         "custom_key_store_id needs origin AWS_CLOUDHSM or EXTERNAL_KEY_STORE (origin is EXTERNAL)"),
+        (dict(origin="AWS_CLOUDHSM", custom_key_store_id=None, xks_key_id=None),
+         "origin AWS_CLOUDHSM needs custom_key_store_id: the id of the custom key store"),
+        (dict(origin="EXTERNAL_KEY_STORE", custom_key_store_id=None, xks_key_id="x"),
+         "origin EXTERNAL_KEY_STORE needs custom_key_store_id"),
+        (dict(origin="EXTERNAL_KEY_STORE", custom_key_store_id=CKS, xks_key_id=None),
+         "origin EXTERNAL_KEY_STORE needs xks_key_id: the id of the external key"),
+        (dict(origin="AWS_CLOUDHSM", custom_key_store_id=CKS, xks_key_id="x"),
+         "xks_key_id needs origin EXTERNAL_KEY_STORE (origin is AWS_CLOUDHSM)"),
+        (dict(origin=None, custom_key_store_id=None, xks_key_id="x"),
+         "xks_key_id needs origin EXTERNAL_KEY_STORE (origin is not given)"),
+        (dict(origin="AWS_CLOUDHSM", custom_key_store_id=" ", xks_key_id=None), "custom_key_store_id must not be empty"),
+        (dict(origin="AWS_CLOUDHSM", custom_key_store_id=CKS, xks_key_id=None, key_spec="RSA_2048", key_usage="SIGN_VERIFY"),
+         "A key with origin AWS_CLOUDHSM is a single-Region SYMMETRIC_DEFAULT ENCRYPT_DECRYPT key: key_spec RSA_2048, "
+         "key_usage SIGN_VERIFY is not possible"),
+        (dict(origin="EXTERNAL_KEY_STORE", custom_key_store_id=CKS, xks_key_id="x", multi_region=True),
+         "A key with origin EXTERNAL_KEY_STORE is a single-Region SYMMETRIC_DEFAULT ENCRYPT_DECRYPT key: "
+         "multi_region true is not possible"),
+    ],
+)
+def test_check_origin_refuses_what_kms_refuses(options, message):
+    with pytest.raises(KmsInputError) as error:
+        keys.check_origin(**options)
+    assert str(error.value) == message or str(error.value).startswith(message)
+
+
+def test_origins_match_the_botocore_model():
+    botocore_session = pytest.importorskip("botocore.session")
+    shape = botocore_session.get_session().get_service_model("kms").operation_model("CreateKey").input_shape
+    assert keys.ORIGINS == shape.members["Origin"].enum
+
+
+def test_create_passes_origin_store_and_external_key_through():
+    (create, args), _alias = plan_key(None, desired(origin="EXTERNAL_KEY_STORE", custom_key_store_id=CKS, xks_key_id="xks-1"))
+    assert create == CREATE_KEY
+    assert args == {"KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT", "MultiRegion": False,
+                    "Origin": "EXTERNAL_KEY_STORE", "CustomKeyStoreId": CKS, "XksKeyId": "xks-1"}
+    meta = predicted_metadata(plan_key(None, desired(origin="AWS_CLOUDHSM", custom_key_store_id=CKS)))
+    assert meta["Origin"] == "AWS_CLOUDHSM" and meta["CustomKeyStoreId"] == CKS and "XksKeyConfiguration" not in meta
+
+
+def test_create_external_key_is_pending_import_and_not_disabled():
+    actions = plan_key(None, desired(origin="EXTERNAL", enabled=False))
+    assert actions == [
+        (CREATE_KEY, {"KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT", "MultiRegion": False,
+                      "Origin": "EXTERNAL"}),
+        (CREATE_ALIAS, {"AliasName": "alias/app"}),
+    ]  # no disable_key: KMS cannot disable a key without key material
+    after = predict_key(None, actions)
+    assert after["key_state"] == "PendingImport" and after["enabled"] is False
+    result = key_result(predicted_metadata(actions), after)
+    assert result["origin"] == "EXTERNAL" and result["key_state"] == "PendingImport"
+    # other origins are created Enabled and disabled when asked
+    assert names(plan_key(None, desired(origin="AWS_CLOUDHSM", custom_key_store_id=CKS, enabled=False)))[-1] == DISABLE
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_pending_import_key_has_no_enabled_change_to_make(enabled):
+    key = current(Origin="EXTERNAL", KeyState="PendingImport", Enabled=False)
+    assert plan_key(key, desired(enabled=enabled, origin="EXTERNAL"), KEY_ID) == []
+    # once imported, enabled applies again
+    imported = current(Origin="EXTERNAL", KeyState="Enabled", Enabled=True, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    assert plan_key(imported, desired(enabled=enabled, origin="EXTERNAL"), KEY_ID) == ([] if enabled else [(DISABLE, {})])
+
+
+def test_origin_store_and_external_key_are_immutable():
+    key = current(Origin="EXTERNAL_KEY_STORE", CustomKeyStoreId=CKS, XksKeyConfiguration={"Id": "xks-1"})
+    same = desired(origin="EXTERNAL_KEY_STORE", custom_key_store_id=CKS, xks_key_id="xks-1")
+    assert plan_key(key, same, KEY_ID) == []
+    assert plan_key(key, desired(), KEY_ID) == []  # not given: not checked
+    with pytest.raises(KmsInputError) as error:
+        plan_key(key, desired(origin="AWS_CLOUDHSM", custom_key_store_id="cks-other"), KEY_ID)
+    message = str(error.value)
+    assert message == (
+        f"Key {KEY_ID}: origin is EXTERNAL_KEY_STORE, not AWS_CLOUDHSM; custom_key_store_id is {CKS}, not cks-other. "
+        "key_usage, key_spec, multi_region, origin, custom_key_store_id and xks_key_id cannot change after a key is "
+        "created: create a new key (and re-point the alias to it)"
+    )
+    with pytest.raises(KmsInputError, match="^Key .*: origin is AWS_KMS, not EXTERNAL. "):
+        plan_key(current(), desired(origin="EXTERNAL"), KEY_ID)
+
+
+def test_bypass_policy_lockout_safety_check_reaches_create_key_and_put_key_policy():
+    create = plan_key(None, desired(policy=POLICY, bypass_policy_lockout_safety_check=True))[0]
+    assert create[1]["BypassPolicyLockoutSafetyCheck"] is True and create[1]["Policy"] == json.dumps(POLICY)
+    other = {"Version": "2012-10-17", "Statement": []}
+    assert plan_key(current(), desired(policy=other, bypass_policy_lockout_safety_check=True), KEY_ID) == [
+        (PUT_POLICY, {"PolicyName": "default", "Policy": json.dumps(other), "BypassPolicyLockoutSafetyCheck": True})
+    ]
+    # false (the default) is left to KMS's own default, and the option alone changes nothing
+    assert "BypassPolicyLockoutSafetyCheck" not in plan_key(None, desired(policy=POLICY))[0][1]
+    assert plan_key(current(), desired(policy=POLICY, bypass_policy_lockout_safety_check=True), KEY_ID) == []
+
+
+def test_key_result_shows_origin_store_and_external_key():
+    meta = metadata(Origin="EXTERNAL_KEY_STORE", CustomKeyStoreId=CKS, XksKeyConfiguration={"Id": "xks-1"})
+    result = key_result(meta, managed_fields(snapshot(meta, [], {}, None)))
+    assert result["origin"] == "EXTERNAL_KEY_STORE"
+    assert result["custom_key_store_id"] == CKS
+    assert result["xks_key_configuration"] == {"id": "xks-1"}
+    valid_to = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    external = metadata(Origin="EXTERNAL", ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=valid_to)
+    result = key_result(external, managed_fields(snapshot(external, [], {}, None)))
+    assert result["expiration_model"] == "KEY_MATERIAL_EXPIRES" and result["valid_to"] == "2026-01-01T00:00:00+00:00"
+    plain = key_result(metadata(), managed_fields(current()))
+    assert plain["custom_key_store_id"] is None and plain["xks_key_configuration"] is None
