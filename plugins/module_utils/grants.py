@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.envelope.kms.plugins.module_utils._envelope.inputs import normalize_context
 from ansible_collections.envelope.kms.plugins.module_utils.kms import KmsInputError, iso, paginate
 
 # GrantOperation in the KMS API reference (CreateGrant), in its order.
@@ -144,7 +145,13 @@ def _constraints(name, constraints, operations):
         raise KmsInputError(f"Grant {name}: {kind} must be a dictionary of encryption context pairs")
     if len(pairs) > MAX_CONSTRAINT_PAIRS:
         raise KmsInputError(f"Grant {name}: {kind} holds {len(pairs)} pairs, KMS allows {MAX_CONSTRAINT_PAIRS}")
-    text = {str(key): str(value) for key, value in pairs.items()}
+    # The rules of every encryption context the collection writes (no booleans or nulls, which would
+    # become "True"/"None" here and never match a file's context), without the ESDK's reserved prefix
+    # rule: a grant constraint is compared with what KMS sees.
+    text = normalize_context(pairs, f"Grant {name}: {kind}", reserved_prefix=None)
+    folded = [key.lower() for key in text]
+    if len(set(folded)) != len(folded):
+        raise KmsInputError(f"Grant {name}: {kind} has keys that differ only by case, which KMS treats as one key")
     long_values = sorted(key for key, value in text.items() if len(value) > MAX_CONSTRAINT_VALUE)
     if long_values:
         raise KmsInputError(f"Grant {name}: {kind} values longer than {MAX_CONSTRAINT_VALUE} characters "
@@ -175,8 +182,15 @@ def current_grants(client, key_arn):
 
 
 def differences(current, wanted):
-    """The compared fields in which a current grant differs from a wanted one."""
-    return [field for field in COMPARED if current.get(field) != wanted.get(field)]
+    """The compared fields in which a current grant differs from a wanted one. Constraint keys are
+    compared without case, as KMS applies them (GrantConstraints); values with case."""
+    return [field for field in COMPARED if _comparable(field, current.get(field)) != _comparable(field, wanted.get(field))]
+
+
+def _comparable(field, value):
+    if field != "constraints" or not value:
+        return value
+    return {kind: {key.lower(): text for key, text in pairs.items()} for kind, pairs in value.items()}
 
 
 def plan_grants(current, desired, purge=False):
@@ -265,8 +279,16 @@ def planned_changes(steps):
 
 
 def diff_view(grants):
-    """Grants as a diff shows them: by name, without ids or dates (which change on replacement)."""
-    return {"grants": {grant["name"] or "(unnamed) " + (grant["grant_id"] or ""): _compared(grant) for grant in grants}}
+    """Grants as a diff shows them: by name, without ids or dates (which change on replacement); a
+    name that several grants share (and an empty one) with each grant's id, so none hides another."""
+    names = [grant["name"] for grant in grants]
+    view = {}
+    for grant in grants:
+        label = grant["name"] or "(unnamed)"
+        if not grant["name"] or names.count(grant["name"]) > 1:
+            label += f" ({grant['grant_id'] or 'new'})"
+        view[label] = _compared(grant)
+    return {"grants": view}
 
 
 def _compared(grant):

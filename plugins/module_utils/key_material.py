@@ -126,8 +126,13 @@ def material_state(metadata):
         "state": "present" if imported else "absent",
         "key_state": metadata.get("KeyState"),
         "expiration_model": metadata.get("ExpirationModel") if imported else None,
-        "valid_to": valid_to.isoformat() if hasattr(valid_to, "isoformat") else valid_to,
+        "valid_to": _utc(valid_to).isoformat() if hasattr(valid_to, "isoformat") else valid_to,
     }
+
+
+def _utc(moment):
+    """botocore gives KMS's timestamps in the controller's time zone: shown in UTC, as check mode predicts."""
+    return moment.astimezone(datetime.timezone.utc) if moment.tzinfo else moment
 
 
 def check_importable(metadata):

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: key_material
 short_description: Import key material of your own into a KMS key with origin EXTERNAL, or delete it
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Imports key material you generated (for example in your own HSM) into a symmetric encryption KMS key
     created without key material (M(envelope.kms.key) with O(envelope.kms.key#module:origin=EXTERNAL)),

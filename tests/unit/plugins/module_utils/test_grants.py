@@ -144,10 +144,28 @@ def test_predict_shows_the_grants_after_without_ids_for_new_ones():
     assert sorted(grant["grant_id"] for grant in removed) == ["g1", "g3"]
 
 
-def test_diff_view_has_no_ids_or_dates():
+def test_diff_view_has_no_ids_or_dates_but_for_shared_and_empty_names():
     view = grants.diff_view(current(listed(CreationDate="2026-01-01"), listed(name="", grant_id="svc")))
-    assert set(view["grants"]) == {"billing", "(unnamed) svc"}
+    assert set(view["grants"]) == {"billing", "(unnamed) (svc)"}
     assert set(view["grants"]["billing"]) == set(grants.COMPARED)
+    shared = grants.diff_view(current(listed(), listed(grant_id="g2", Operations=["Encrypt"])))
+    assert set(shared["grants"]) == {"billing (g1)", "billing (g2)"}
+
+
+@pytest.mark.parametrize("value", [True, None, ["x"]])
+def test_constraint_values_follow_the_encryption_context_rules(value):
+    with pytest.raises(InputError, match="keys and values must be strings"):
+        grants.desired_grants([wanted(constraints={"encryption_context_subset": {"flag": value}})])
+
+
+def test_constraint_keys_are_compared_without_case_as_kms_applies_them():
+    held = listed(Constraints={"EncryptionContextSubset": {"App": "billing"}})
+    same = grants.desired_grants([wanted(constraints={"encryption_context_subset": {"app": "billing"}})])
+    assert grants.plan_grants(current(held), same) == []
+    other_value = grants.desired_grants([wanted(constraints={"encryption_context_subset": {"app": "Billing"}})])
+    assert [step["action"] for step in grants.plan_grants(current(held), other_value)] == ["create", "remove"]
+    with pytest.raises(InputError, match="differ only by case"):
+        grants.desired_grants([wanted(constraints={"encryption_context_subset": {"app": "a", "APP": "b"}})])
 
 
 def test_create_request_carries_only_what_is_set():
