@@ -29,6 +29,12 @@ options:
         older files stay wrapped under the previous key.
       - Mutually exclusive with O(discovery_account_ids). Without either, any KMS key the
         credentials may use is accepted (discovery mode); restrict it where you can.
+      - A multi-Region key ARN (key id starting with C(mrk-)) also allows its related keys (the primary
+        and replicas, same account and key id) in other regions, as the AWS Encryption SDK's
+        multi-Region-key-aware providers do. Other key ARNs must match exactly.
+      - In every mode, a file wrapped under a multi-Region key is decrypted through the related key in
+        the task's region first (no call to the region the file names, which may be out), and through
+        the key the file names when that fails, for example when there is no replica in the task's region.
     type: list
     elements: str
   discovery_account_ids:

@@ -23,9 +23,18 @@ Rules, counted per operation (each operation in ``fail`` has its own count):
 answered with a 2xx status; only calls made from then on are counted and refused (``proxy.armed``
 tells whether that happened). Without ``after`` the rule applies from the start.
 
+``refuse_regions=("us-east-1",)`` plays an outage of those regions: every KMS call signed for one
+of them (the region of the SigV4 credential scope in the ``Authorization`` header,
+``Credential=AKID/DATE/REGION/kms/aws4_request``), whatever its operation, gets
+``{"__type": region_code, ...}`` with HTTP ``region_status`` (by default a 400 with a code botocore
+does not retry, so a refused region fails at once instead of after the retry policy's 10 attempts)
+and never reaches the server. ``fail`` may then be left out; both apply when given.
+
 ``proxy.forwarded`` and ``proxy.refused`` are Counters by KMS operation name (without
-``TrentService.``); requests that are not KMS calls are forwarded and not counted. The server runs
-in daemon threads, with socket timeouts on both sides, and stops on leaving the ``with`` block.
+``TrentService.``); ``proxy.forwarded_regions`` and ``proxy.refused_regions`` count the same calls
+by ``(region, operation)`` (region None when a request is not signed with SigV4). Requests that are
+not KMS calls are forwarded and not counted. The server runs in daemon threads, with socket
+timeouts on both sides, and stops on leaving the ``with`` block.
 """
 
 import collections
@@ -33,12 +42,24 @@ import http.client
 import http.server
 import json
 import random
+import re
 import threading
 import urllib.parse
 
 KMS_TARGET_PREFIX = "TrentService."
 # Headers of the upstream answer not copied to the client (hop-by-hop, or set by this server).
 _DROPPED_HEADERS = {"transfer-encoding", "connection", "content-length", "server", "date", "keep-alive"}
+
+
+# The region of a SigV4 signature: Credential=AKID/YYYYMMDD/REGION/SERVICE/aws4_request.
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/")
+REGION_REFUSED_CODE = "RegionUnavailableException"  # not a KMS error code: botocore does not retry it
+
+
+def signed_region(authorization):
+    """The region a request is signed for, from its Authorization header; None if not SigV4."""
+    match = _CREDENTIAL_SCOPE.search(authorization or "")
+    return match.group(1) if match else None
 
 
 def _operation(name):
@@ -49,8 +70,9 @@ class KmsFaultProxy:
     """Forwards to ``upstream_url``; answers the ``fail`` operations that the rule selects with
     ``{"__type": code, "message": message}`` and HTTP ``status`` (see the module docstring)."""
 
-    def __init__(self, upstream_url, fail, code="ThrottlingException", message=None, status=400,
-                 first=None, every=None, probability=None, seed=0, after=None, timeout=60):
+    def __init__(self, upstream_url, fail=(), code="ThrottlingException", message=None, status=400,
+                 first=None, every=None, probability=None, seed=0, after=None, timeout=60,
+                 refuse_regions=(), region_code=REGION_REFUSED_CODE, region_status=400):
         if sum(rule is not None for rule in (first, every, probability)) > 1:
             raise ValueError("give at most one of first, every and probability")
         if every is not None and every < 1:
@@ -65,8 +87,12 @@ class KmsFaultProxy:
         self.after = _operation(after) if after else None
         self.timeout = timeout
         self.armed = self.after is None
+        self.refuse_regions = frozenset([refuse_regions] if isinstance(refuse_regions, str) else refuse_regions)
+        self.region_code, self.region_status = region_code, region_status
         self.forwarded = collections.Counter()
         self.refused = collections.Counter()
+        self.forwarded_regions = collections.Counter()  # (region, operation)
+        self.refused_regions = collections.Counter()
         self._eligible = collections.Counter()  # calls of each fail operation seen since armed
         self._random = {name: random.Random(f"{seed}:{name}") for name in self.fail}
         self._lock = threading.Lock()
@@ -99,9 +125,19 @@ class KmsFaultProxy:
                 self.refused[operation] += 1
             return refuse
 
-    def _record_forwarded(self, operation, status):
+    def refuses_region(self, region, operation):
+        """Count a call of ``operation`` signed for ``region`` refused when that region is out."""
+        if region not in self.refuse_regions:
+            return False
+        with self._lock:
+            self.refused[operation] += 1
+            self.refused_regions[region, operation] += 1
+        return True
+
+    def _record_forwarded(self, operation, status, region=None):
         with self._lock:
             self.forwarded[operation] += 1
+            self.forwarded_regions[region, operation] += 1
             if operation == self.after and 200 <= status < 300:
                 self.armed = True
 
@@ -121,13 +157,21 @@ class KmsFaultProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 target = self.headers.get("X-Amz-Target", "")
                 operation = _operation(target) if target.startswith(KMS_TARGET_PREFIX) else None
+                region = signed_region(self.headers.get("Authorization"))
+                if operation and proxy.refuses_region(region, operation):
+                    self._answer(proxy.region_status, [("Content-Type", "application/x-amz-json-1.1")],
+                                 json.dumps({"__type": proxy.region_code,
+                                             "message": f"injected by the test: region {region} is out"}).encode())
+                    return
                 if operation and proxy.should_refuse(operation):
+                    with proxy._lock:
+                        proxy.refused_regions[region, operation] += 1
                     self._answer(proxy.status, [("Content-Type", "application/x-amz-json-1.1")],
                                  proxy.error_body(operation))
                     return
                 status, headers, data = proxy._send_upstream(self.command, self.path, self.headers, body)
                 if operation:
-                    proxy._record_forwarded(operation, status)
+                    proxy._record_forwarded(operation, status, region)
                 self._answer(status, headers, data)
 
             def _answer(self, status, headers, data):

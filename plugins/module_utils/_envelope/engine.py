@@ -268,7 +268,7 @@ class Engine:
         return facts
 
     def _decryptor(self, stream, policy):
-        return self._sdk.stream(mode="d", source=stream, key_provider=self._provider(providers.provider_spec(policy)),
+        return self._sdk.stream(mode="d", source=stream, key_provider=self._provider(providers.provider_spec(policy, self.region)),
                                 max_body_length=self._max_frame_length)
 
     # -- small messages under one shared data key (envelope vars files)
@@ -279,7 +279,7 @@ class Engine:
         if key_ids is not None:
             spec = providers.encrypt_provider_spec(key_id_list(key_ids))
         else:
-            spec = providers.provider_spec(policy)
+            spec = providers.provider_spec(policy, self.region)
         return SharedKeyManager(self._provider(spec), spec[0], self.materials_cache)
 
     def encrypt_message(self, plaintext, manager, encryption_context=None, algorithm=None, frame_length=None,

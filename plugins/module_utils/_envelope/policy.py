@@ -20,6 +20,31 @@ from ansible_collections.envelope.kms.plugins.module_utils._envelope.inputs impo
 
 KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
+MRK_PREFIX = "mrk-"  # the key ids of multi-Region keys, shared by a primary and its replicas
+
+
+def is_multi_region_key_arn(arn):
+    """Whether ``arn`` is the key ARN of a multi-Region key (its key id starts with ``mrk-``)."""
+    return bool(KEY_ARN.match(arn or "")) and arn.split(":", 5)[5].startswith("key/" + MRK_PREFIX)
+
+
+def key_arns_match(first, second):
+    """Whether a key ARN of a header and an allowed key ARN name the same key: equal, or two related
+    multi-Region keys (equal but for the region). The AWS Encryption SDK's MRK match for decrypt
+    (``_check_mrk_arns_equal``), without the library: header checks run before it is imported."""
+    if first == second:
+        return True
+    if not (is_multi_region_key_arn(first) and is_multi_region_key_arn(second)):
+        return False
+    first_parts, second_parts = first.split(":", 5), second.split(":", 5)
+    return first_parts[:3] == second_parts[:3] and first_parts[4:] == second_parts[4:]
+
+
+def key_arn_in_region(arn, region):
+    """The ARN of the related multi-Region key of ``arn`` in ``region``."""
+    parts = arn.split(":", 5)
+    parts[3] = region
+    return ":".join(parts)
 
 
 def decrypt_policy_argument_spec(context_option="encryption_context", context_default=None):
@@ -62,7 +87,8 @@ class DecryptPolicy:
         keys or accounts. No KMS call, so callers can predict a refusal (check mode); decrypt
         repeats it on the authenticated header."""
         _check_required_context(facts, self.required_context, what)
-        if self.allowed_key_arns and not set(facts.key_arns) & set(self.allowed_key_arns):
+        if self.allowed_key_arns and not any(key_arns_match(arn, allowed) for arn in facts.key_arns
+                                             for allowed in self.allowed_key_arns):
             raise EnvelopeError(
                 f"{what}: wrapped under {_names(facts.key_arns)}, none of the allowed keys "
                 f"{_names(self.allowed_key_arns)}",

@@ -7,6 +7,11 @@ The only code that reaches into the AWS Encryption SDK's key providers. The libr
 its own botocore clients (no endpoint_url, no retry policy, none of Ansible's credential options);
 these providers take the clients the engine hands them instead, made by ``module_utils/kms.py``
 with the collection's one retry policy, and record the KMS error behind each failed key.
+
+Decrypting is multi-Region-key aware (the library's MRK-aware providers): a data key wrapped under
+a multi-Region key (``mrk-`` key id) is decrypted through the related key in the engine's own region
+first, then through the key as named in the file, so an outage of the region a file names does not
+stop a decrypt where a replica exists. Other keys are used exactly as named; encrypting is unchanged.
 """
 
 from __future__ import annotations
@@ -15,12 +20,22 @@ import functools
 import re
 
 try:
+    import botocore.exceptions
     import botocore.session
-    from aws_encryption_sdk.exceptions import AWSEncryptionSDKClientError
+    from aws_encryption_sdk.exceptions import (
+        AWSEncryptionSDKClientError,
+        DecryptKeyError,
+        IncorrectMasterKeyError,
+        InvalidDataKeyError,
+    )
     from aws_encryption_sdk.key_providers.kms import (
-        DiscoveryAwsKmsMasterKeyProvider,
         DiscoveryFilter,
         KMSMasterKey,
+        KMSMasterKeyConfig,
+        MRKAwareDiscoveryAwsKmsMasterKeyProvider,
+        MRKAwareKMSMasterKey,
+        MRKAwareKMSMasterKeyConfig,
+        MRKAwareStrictAwsKmsMasterKeyProvider,
         StrictAwsKmsMasterKeyProvider,
     )
 except ImportError:
@@ -28,14 +43,26 @@ except ImportError:
 
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.errors import kms_cause
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.library import HAS_ESDK
+from ansible_collections.envelope.kms.plugins.module_utils._envelope.policy import (
+    is_multi_region_key_arn,
+    key_arn_in_region,
+)
 
 _AWS_ENDPOINT_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws", ".c2s.ic.gov", ".sc2s.sgov.gov")
+_KMS_PROVIDER_ID = "aws-kms"
+# What the library raises for a wrapped key one master key cannot decrypt (it then tries the next).
+_DATA_KEY_ERRORS = () if not HAS_ESDK else (DecryptKeyError, IncorrectMasterKeyError, InvalidDataKeyError)
+
+
+def _text(key_id):
+    """A key id as the library hands it over (bytes from a header, or str) as str, which KMS takes."""
+    return key_id.decode("utf-8") if isinstance(key_id, bytes) else key_id
 
 
 if HAS_ESDK:
 
-    class _RecordingKmsMasterKey(KMSMasterKey):
-        """A KMS master key that records the KMS error behind each failure: the library swallows
+    class _RecordingMixin:
+        """Records the KMS error behind each failure of a KMS master key: the library swallows
         them while it tries the next wrapped key, and ends with a bare 'Unable to decrypt'."""
 
         failure_log = None
@@ -56,6 +83,31 @@ if HAS_ESDK:
 
         def _encrypt_data_key(self, data_key, algorithm, encryption_context=None):
             return self._record(super()._encrypt_data_key, data_key, algorithm, encryption_context)
+
+    class _RecordingKmsMasterKey(_RecordingMixin, KMSMasterKey):
+        """A KMS master key (any key but a multi-Region one) that records its failures."""
+
+    class _RecordingMrkMasterKey(_RecordingMixin, MRKAwareKMSMasterKey):
+        """A multi-Region KMS master key that records its failures. Owns the data keys of its related
+        keys in other regions; a region it cannot reach (the library lets botocore's connection
+        errors through) counts as a failure of this key, so that the next related key is tried."""
+
+        def _decrypt_data_key(self, encrypted_data_key, algorithm, encryption_context=None):
+            try:
+                return super()._decrypt_data_key(encrypted_data_key, algorithm, encryption_context)
+            except botocore.exceptions.BotoCoreError as error:
+                if self.failure_log is not None:
+                    self.failure_log.append((self._key_id, error))
+                raise DecryptKeyError(f"Master Key {self._key_id} unable to decrypt data key") from error
+
+    def _master_key(provider, key_id):
+        """The recording master key for a key ARN, on the provider's client for its region."""
+        if is_multi_region_key_arn(key_id):
+            key_class, config_class = _RecordingMrkMasterKey, MRKAwareKMSMasterKeyConfig
+        else:
+            key_class, config_class = _RecordingKmsMasterKey, KMSMasterKeyConfig
+        return key_class(config=config_class(key_id=key_id, client=provider._client(key_id),
+                                             grant_tokens=provider.config.grant_tokens))
 
     class _EngineClientsMixin:
         """Gives the provider the engine's KMS clients. The library builds its own clients from a
@@ -89,18 +141,87 @@ if HAS_ESDK:
     class StrictProvider(_EngineClientsMixin, StrictAwsKmsMasterKeyProvider):
         """Encrypt under, or decrypt with, exactly the configured keys."""
 
-    class DiscoveryProvider(_EngineClientsMixin, DiscoveryAwsKmsMasterKeyProvider):
-        """Decrypt with whichever KMS key wrapped the data key (optionally limited to accounts)."""
+    class MrkStrictProvider(_EngineClientsMixin, MRKAwareStrictAwsKmsMasterKeyProvider):
+        """Decrypt with the configured keys, where a multi-Region key also decrypts the data keys of
+        its related keys. Configured by mrk_decrypt_key_ids: the related key in the engine's region
+        comes first, then the key as allowed; the library tries them in that order."""
+
+        def validate_unique_mrks(self):
+            """Related multi-Region keys are configured on purpose here: they are alternatives for
+            decrypting (the library refuses them because, encrypting, each would wrap the data key)."""
+
+        def _new_master_key_impl(self, key_id):
+            return _master_key(self, _text(key_id))
+
+    class DiscoveryProvider(_EngineClientsMixin, MRKAwareDiscoveryAwsKmsMasterKeyProvider):
+        """Decrypt with whichever KMS key wrapped the data key (optionally limited to accounts): a
+        multi-Region key through its related key in the discovery region (the engine's) first, and
+        when no such key decrypts it, through the key as named in the file."""
+
+        def _new_master_key_impl(self, key_id):
+            key_id = _text(key_id)
+            if is_multi_region_key_arn(key_id):
+                key_id = key_arn_in_region(key_id, self.config.discovery_region)
+            return _master_key(self, key_id)
+
+        def decrypt_data_key_from_list(self, encrypted_data_keys, algorithm, encryption_context):
+            try:
+                return super().decrypt_data_key_from_list(encrypted_data_keys, algorithm, encryption_context)
+            except DecryptKeyError as error:
+                unable = error
+            # Every wrapped key was tried in the engine's region: now the multi-Region ones as named.
+            for encrypted_data_key in encrypted_data_keys:
+                master_key = self._named_region_key(encrypted_data_key)
+                if master_key is None:
+                    continue
+                try:
+                    return master_key.decrypt_data_key(encrypted_data_key, algorithm, encryption_context)
+                except _DATA_KEY_ERRORS:
+                    continue
+            raise unable
+
+        def _named_region_key(self, encrypted_data_key):
+            """The master key of a multi-Region key ARN from a header, in its own region; None for
+            other keys, keys of the discovery region and keys the discovery filter excludes."""
+            if encrypted_data_key.key_provider.provider_id != _KMS_PROVIDER_ID:
+                return None
+            key_id = _text(encrypted_data_key.key_provider.key_info)
+            if not is_multi_region_key_arn(key_id) or key_id.split(":")[3] == self.config.discovery_region:
+                return None
+            wanted = self.config.discovery_filter
+            parts = key_id.split(":")
+            if wanted and (parts[1] != wanted.partition or parts[4] not in wanted.account_ids):
+                return None
+            named = self.__dict__.setdefault("_named_region_keys", {})
+            if key_id not in named:
+                named[key_id] = _master_key(self, key_id)
+                named[key_id].failure_log = self._failure_log
+            return named[key_id]
 
 
-def provider_spec(policy):
-    """(cache key, provider class, keyword arguments) of the provider that decrypts under a DecryptPolicy."""
-    if policy.allowed_key_arns:
-        return ("strict",) + policy.allowed_key_arns, StrictProvider, dict(key_ids=list(policy.allowed_key_arns))
+def provider_spec(policy, region=None):
+    """(cache key, provider class, keyword arguments) of the provider that decrypts under a DecryptPolicy,
+    for an engine in ``region`` (the region multi-Region keys are tried in first; None: the provider's
+    first region)."""
+    allowed = policy.allowed_key_arns
+    if allowed and region and any(is_multi_region_key_arn(arn) for arn in allowed):
+        key_ids = mrk_decrypt_key_ids(allowed, region)
+        return ("mrk-strict",) + tuple(key_ids), MrkStrictProvider, dict(key_ids=key_ids)
+    if allowed:
+        return ("strict",) + allowed, StrictProvider, dict(key_ids=list(allowed))
+    kwargs = dict(discovery_region=region) if region else {}
     if policy.discovery_account_ids:
         discovery = DiscoveryFilter(account_ids=policy.discovery_account_ids, partition=policy.discovery_partition)
-        return ("discovery", discovery), DiscoveryProvider, dict(discovery_filter=discovery)
-    return ("discovery",), DiscoveryProvider, {}
+        return ("discovery", discovery), DiscoveryProvider, dict(kwargs, discovery_filter=discovery)
+    return ("discovery",), DiscoveryProvider, kwargs
+
+
+def mrk_decrypt_key_ids(allowed_key_arns, region):
+    """The keys a strict decrypt tries, in order: the related key in ``region`` of each allowed
+    multi-Region key of another region, then the allowed keys as given (once each)."""
+    related = [key_arn_in_region(arn, region) for arn in allowed_key_arns
+               if is_multi_region_key_arn(arn) and arn.split(":")[3] != region]
+    return list(dict.fromkeys(related + list(allowed_key_arns)))
 
 
 def encrypt_provider_spec(key_ids):

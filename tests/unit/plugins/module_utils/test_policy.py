@@ -12,6 +12,16 @@ from ansible_collections.envelope.kms.plugins.module_utils.envelope import (
     decrypt_policy,
     decrypt_policy_argument_spec,
 )
+from ansible_collections.envelope.kms.plugins.module_utils._envelope.policy import (
+    is_multi_region_key_arn,
+    key_arn_in_region,
+    key_arns_match,
+)
+from ansible_collections.envelope.kms.plugins.module_utils._envelope.providers import (
+    encrypt_provider_spec,
+    mrk_decrypt_key_ids,
+    provider_spec,
+)
 
 ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 OTHER_ACCOUNT_ARN = "arn:aws:kms:us-east-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -95,3 +105,66 @@ def test_partition_comes_from_the_engine_region_when_options_are_checked_first()
     assert decrypt_policy(given, region="cn-north-1") is given
     with pytest.raises(EnvelopeError, match="discovery_partition needs discovery_account_ids"):
         DecryptPolicy.from_options({"discovery_partition": "aws"})
+
+
+# -- multi-Region keys: an allowed MRK ARN also allows its related keys in other regions
+
+MRK = "arn:aws:kms:us-east-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab"
+MRK_WEST = MRK.replace(":us-east-1:", ":us-west-2:")
+OTHER_MRK = "arn:aws:kms:us-east-1:111122223333:key/mrk-0987dcba09fe87dc65baab0987654321"
+ARN_WEST = ARN.replace(":us-east-1:", ":us-west-2:")
+MRK_CASES = [
+    (MRK, MRK, True),
+    (MRK, MRK_WEST, True),  # related keys: only the region differs
+    (MRK_WEST, MRK, True),
+    (MRK, OTHER_MRK, False),
+    (MRK, MRK.replace("111122223333", "444455556666").replace(":us-east-1:", ":us-west-2:"), False),
+    (MRK, MRK.replace("arn:aws:", "arn:aws-cn:").replace(":us-east-1:", ":cn-north-1:"), False),
+    (ARN, ARN, True),
+    (ARN, ARN_WEST, False),  # single-Region keys: exact equality, even with the same id
+    (MRK, ARN, False),
+    (MRK.replace(":key/", ":alias/"), MRK_WEST.replace(":key/", ":alias/"), False),  # aliases are not keys
+]
+
+
+@pytest.mark.parametrize("first, second, related", MRK_CASES)
+def test_key_arns_match_is_the_library_mrk_match(first, second, related):
+    from aws_encryption_sdk.key_providers.kms import _check_mrk_arns_equal  # pylint: disable=import-outside-toplevel
+
+    assert key_arns_match(first, second) is related
+    assert _check_mrk_arns_equal(first, second) is related  # the same answer as the library's
+
+
+def test_multi_region_key_arns_and_their_related_arns():
+    assert is_multi_region_key_arn(MRK) and not is_multi_region_key_arn(ARN)
+    assert not is_multi_region_key_arn("mrk-1234abcd12ab34cd56ef1234567890ab")  # a key id, not an ARN
+    assert not is_multi_region_key_arn(MRK.replace(":key/", ":alias/"))
+    assert key_arn_in_region(MRK, "us-west-2") == MRK_WEST
+
+
+def test_check_allows_related_multi_region_keys_only():
+    DecryptPolicy(allowed_key_arns=(MRK_WEST,)).check(facts((MRK,)), "f")  # file under the primary, replica allowed
+    DecryptPolicy(allowed_key_arns=(MRK,)).check(facts((MRK_WEST, ARN)), "f")
+    for allowed, wrapped in (((OTHER_MRK,), (MRK,)), ((ARN_WEST,), (ARN,)), ((MRK,), (ARN,))):
+        with pytest.raises(EnvelopeError, match="none of the allowed keys") as raised:
+            DecryptPolicy(allowed_key_arns=allowed).check(facts(wrapped), "f")
+        assert raised.value.kind == "key_not_allowed"
+
+
+def test_strict_decrypt_tries_the_related_key_of_the_engine_region_first():
+    assert mrk_decrypt_key_ids((MRK,), "us-west-2") == [MRK_WEST, MRK]
+    assert mrk_decrypt_key_ids((MRK,), "us-east-1") == [MRK]  # already in the engine's region
+    assert mrk_decrypt_key_ids((ARN, MRK, MRK_WEST), "us-west-2") == [MRK_WEST, ARN, MRK]  # once each
+    assert mrk_decrypt_key_ids((ARN,), "us-west-2") == [ARN]  # single-Region keys as given
+
+
+def test_provider_specs_keep_single_region_keys_as_they_were():
+    strict = provider_spec(DecryptPolicy(allowed_key_arns=(ARN,)), "us-west-2")
+    assert strict[0] == ("strict", ARN) and strict[1].__name__ == "StrictProvider"
+    assert strict[2] == {"key_ids": [ARN]}
+    mrk = provider_spec(DecryptPolicy(allowed_key_arns=(MRK,)), "us-west-2")
+    assert mrk[0] == ("mrk-strict", MRK_WEST, MRK) and mrk[1].__name__ == "MrkStrictProvider"
+    # The encrypt spec never expands: a file is wrapped under exactly the keys given.
+    assert encrypt_provider_spec([MRK]) == (("strict", MRK), strict[1], {"key_ids": [MRK]})
+    discovery = provider_spec(DecryptPolicy(), "us-west-2")
+    assert discovery[0] == ("discovery",) and discovery[2] == {"discovery_region": "us-west-2"}
