@@ -119,7 +119,7 @@ def read_replica(client, arn, primary_region, region):
 
 
 def check_replica_region(topology, desired):
-    """KmsInputError when replica_region holds the primary and the task does not ask for it to be the primary."""
+    """KmsInputError when replica_region holds the primary and the task would delete it (state=absent)."""
     if desired["replica_region"] != topology["primary_region"]:
         return
     if desired["state"] == "absent":
@@ -127,11 +127,8 @@ def check_replica_region(topology, desired):
             f"The key in {desired['replica_region']} is the primary key {topology['primary_arn']}, not a replica: "
             "schedule its deletion with envelope.kms.key"
         )
-    if not desired["primary"]:
-        raise KmsInputError(
-            f"replica_region {desired['replica_region']} is the region of the primary key {topology['primary_arn']}: "
-            "give another region, or primary=true to manage the primary there"
-        )
+    # present, primary or not: the key there (the primary, for instance after an earlier primary=true)
+    # gets the task's description, policy and tags; primary=false never moves the primary back.
 
 
 def plan_replica(current, desired):
@@ -153,7 +150,8 @@ def plan_replica(current, desired):
         if current["key_state"] in PENDING_DELETION_STATES:
             actions += [(CANCEL_DELETION, {}), (ENABLE, {})]  # CancelKeyDeletion leaves the key disabled
         actions += plan_converge(current, desired)
-    if desired["primary"] and not (current and current["primary"]):
+    # Updating: KMS is moving the primary (UpdatePrimaryRegion is asynchronous); asking again would fail.
+    if desired["primary"] and not (current and (current["primary"] or current["key_state"] == "Updating")):
         actions.append((UPDATE_PRIMARY, {"PrimaryRegion": desired["replica_region"]}))
     return actions
 
@@ -271,13 +269,14 @@ def wait_for_replica(client, arn, primary_region, region, sleep=time.sleep):
             current = read_replica(client, arn, primary_region, region)[1]
         except is_boto3_error_code("KMSInvalidStateException"):  # its policy is not readable yet
             current = None
-        if current is not None and (current["key_state"] != "Creating" or attempt == READ_BACK_ATTEMPTS - 1):
+        if current is not None and current["key_state"] != "Creating":
             return current
         if attempt < READ_BACK_ATTEMPTS - 1:
             sleep(delay)
             delay *= 2
-    raise EnvelopeError(f"Could not read the new replica {arn} back: KMS did not find it in {region} after it was "
-                        "created; run the task again", "kms_error")
+    what = "found it still Creating" if current is not None else "did not find it"
+    raise EnvelopeError(f"Could not read the new replica {arn} back: KMS {what} in {region} after it was "
+                        "created; run the task again to set its description, policy and tags", "kms_error")
 
 
 def _call(client, action, key_id, args):

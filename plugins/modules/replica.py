@@ -64,7 +64,10 @@ options:
         (UpdatePrimaryRegion, called in the region of the current primary). The previous primary
         becomes a replica.
       - V(false) leaves the primary where it is. It never moves the primary back, run the module with
-        V(true) for the region that must hold the primary instead.
+        V(true) for the region that must hold the primary instead. When O(replica_region) holds the
+        primary (for instance after an earlier V(true)), the primary there gets the task's
+        description, policy and tags.
+      - While KMS is still moving the primary (key state C(Updating)), V(true) asks nothing again.
       - KMS completes the update asynchronously. The return values show the primary as requested.
     type: bool
     default: false
@@ -326,7 +329,9 @@ def main():
     key_ref, region = module.params["key_id"], module.region
     replica_region = desired["replica_region"]
     with module_errors(module, f"Could not read key {key_ref}"):
-        found = describe_key(kms_client(module), key_ref)
+        # A key ARN is read in its own region (as the engine resolves keys); other references in O(region).
+        arn_region = key_ref.split(":")[3] if key_ref.startswith("arn:") and key_ref.count(":") >= 5 else None
+        found = describe_key(client_for_region(arn_region) if arn_region else kms_client(module), key_ref)
         if found is None and module.check_mode:
             exit_unknown_key(module, desired, key_ref)
         topology = multi_region_topology(found, key_ref, region)

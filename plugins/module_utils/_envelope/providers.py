@@ -46,6 +46,7 @@ from ansible_collections.envelope.kms.plugins.module_utils._envelope.library imp
 from ansible_collections.envelope.kms.plugins.module_utils._envelope.policy import (
     is_multi_region_key_arn,
     key_arn_in_region,
+    key_arns_match,
 )
 
 _AWS_ENDPOINT_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws", ".c2s.ic.gov", ".sc2s.sgov.gov")
@@ -76,7 +77,15 @@ if HAS_ESDK:
                 raise
 
         def _decrypt_data_key(self, encrypted_data_key, algorithm, encryption_context=None):
-            return self._record(super()._decrypt_data_key, encrypted_data_key, algorithm, encryption_context)
+            try:
+                return self._record(super()._decrypt_data_key, encrypted_data_key, algorithm, encryption_context)
+            except botocore.exceptions.BotoCoreError as error:
+                # A region that cannot be reached: the library lets botocore's connection errors
+                # through, which would end the decrypt before the file's other wrapped keys (a
+                # replica in another region) are tried. It is this key's failure, recorded.
+                if self.failure_log is not None:
+                    self.failure_log.append((self._key_id, error))
+                raise DecryptKeyError(f"Master Key {self._key_id} unable to decrypt data key") from error
 
         def _generate_data_key(self, algorithm, encryption_context=None):
             return self._record(super()._generate_data_key, algorithm, encryption_context)
@@ -88,17 +97,8 @@ if HAS_ESDK:
         """A KMS master key (any key but a multi-Region one) that records its failures."""
 
     class _RecordingMrkMasterKey(_RecordingMixin, MRKAwareKMSMasterKey):
-        """A multi-Region KMS master key that records its failures. Owns the data keys of its related
-        keys in other regions; a region it cannot reach (the library lets botocore's connection
-        errors through) counts as a failure of this key, so that the next related key is tried."""
-
-        def _decrypt_data_key(self, encrypted_data_key, algorithm, encryption_context=None):
-            try:
-                return super()._decrypt_data_key(encrypted_data_key, algorithm, encryption_context)
-            except botocore.exceptions.BotoCoreError as error:
-                if self.failure_log is not None:
-                    self.failure_log.append((self._key_id, error))
-                raise DecryptKeyError(f"Master Key {self._key_id} unable to decrypt data key") from error
+        """A multi-Region KMS master key that records its failures; owns the data keys of its
+        related keys in other regions."""
 
     def _master_key(provider, key_id):
         """The recording master key for a key ARN, on the provider's client for its region."""
@@ -118,15 +118,17 @@ if HAS_ESDK:
 
         master_key_class = _RecordingKmsMasterKey
 
-        def __new__(cls, client_for_region=None, failure_log=None, **kwargs):
+        def __new__(cls, client_for_region=None, failure_log=None, local_region=None, **kwargs):
             # The library's config makes a full botocore Session per provider by default (~15 ms of
             # handler set-up) only to build clients we supply ourselves: hand it an idle one.
             kwargs.setdefault("botocore_session", idle_botocore_session())
             return super().__new__(cls, **kwargs)
 
-        def __init__(self, client_for_region=None, failure_log=None, **kwargs):
+        def __init__(self, client_for_region=None, failure_log=None, local_region=None, **kwargs):
             self._client_for_region = client_for_region
             self._failure_log = failure_log
+            self._local_region = local_region  # the engine's: multi-Region keys are tried there first
+            self._named_region_keys = {}
             super().__init__(**kwargs)
 
         def add_regional_client(self, region_name):
@@ -141,36 +143,19 @@ if HAS_ESDK:
     class StrictProvider(_EngineClientsMixin, StrictAwsKmsMasterKeyProvider):
         """Encrypt under, or decrypt with, exactly the configured keys."""
 
-    class MrkStrictProvider(_EngineClientsMixin, MRKAwareStrictAwsKmsMasterKeyProvider):
-        """Decrypt with the configured keys, where a multi-Region key also decrypts the data keys of
-        its related keys. Configured by mrk_decrypt_key_ids: the related key in the engine's region
-        comes first, then the key as allowed; the library tries them in that order."""
-
-        def validate_unique_mrks(self):
-            """Related multi-Region keys are configured on purpose here: they are alternatives for
-            decrypting (the library refuses them because, encrypting, each would wrap the data key)."""
-
-        def _new_master_key_impl(self, key_id):
-            return _master_key(self, _text(key_id))
-
-    class DiscoveryProvider(_EngineClientsMixin, MRKAwareDiscoveryAwsKmsMasterKeyProvider):
-        """Decrypt with whichever KMS key wrapped the data key (optionally limited to accounts): a
-        multi-Region key through its related key in the discovery region (the engine's) first, and
-        when no such key decrypts it, through the key as named in the file."""
-
-        def _new_master_key_impl(self, key_id):
-            key_id = _text(key_id)
-            if is_multi_region_key_arn(key_id):
-                key_id = key_arn_in_region(key_id, self.config.discovery_region)
-            return _master_key(self, key_id)
+    class _NamedRegionFallbackMixin:
+        """A decrypt that first tries every wrapped key through the keys of the engine's region (a
+        multi-Region key through its related key there), and only when none decrypts, each
+        multi-Region key the file names through its own region (no replica in the engine's region).
+        Wrapped keys the provider may not use are left out of both passes."""
 
         def decrypt_data_key_from_list(self, encrypted_data_keys, algorithm, encryption_context):
+            usable = [key for key in encrypted_data_keys if self._may_use(key)]
             try:
-                return super().decrypt_data_key_from_list(encrypted_data_keys, algorithm, encryption_context)
+                return super().decrypt_data_key_from_list(usable, algorithm, encryption_context)
             except DecryptKeyError as error:
                 unable = error
-            # Every wrapped key was tried in the engine's region: now the multi-Region ones as named.
-            for encrypted_data_key in encrypted_data_keys:
+            for encrypted_data_key in usable:
                 master_key = self._named_region_key(encrypted_data_key)
                 if master_key is None:
                     continue
@@ -180,23 +165,71 @@ if HAS_ESDK:
                     continue
             raise unable
 
+        def _may_use(self, encrypted_data_key):
+            """Whether this provider may decrypt a wrapped key at all (not another provider's)."""
+            return True
+
+        def _allows(self, key_id):
+            """Whether the key ARN ``key_id`` from a header may decrypt its data key in its own region."""
+            raise NotImplementedError
+
         def _named_region_key(self, encrypted_data_key):
             """The master key of a multi-Region key ARN from a header, in its own region; None for
-            other keys, keys of the discovery region and keys the discovery filter excludes."""
+            other keys, keys of the engine's region and keys the provider does not allow."""
             if encrypted_data_key.key_provider.provider_id != _KMS_PROVIDER_ID:
                 return None
             key_id = _text(encrypted_data_key.key_provider.key_info)
-            if not is_multi_region_key_arn(key_id) or key_id.split(":")[3] == self.config.discovery_region:
+            if not is_multi_region_key_arn(key_id) or key_id.split(":")[3] == self._local_region:
                 return None
+            if not self._allows(key_id):
+                return None
+            if key_id not in self._named_region_keys:
+                master_key = self._named_region_keys[key_id] = _master_key(self, key_id)
+                master_key.failure_log = self._failure_log
+            return self._named_region_keys[key_id]
+
+    class MrkStrictProvider(_NamedRegionFallbackMixin, _EngineClientsMixin, MRKAwareStrictAwsKmsMasterKeyProvider):
+        """Decrypt with the allowed keys, where a multi-Region key also decrypts the data keys of its
+        related keys: configured with each allowed multi-Region key's related key in the engine's
+        region (mrk_decrypt_key_ids), then, as a second pass, the related key the file names."""
+
+        def __new__(cls, allowed_key_arns=(), **kwargs):
+            return super().__new__(cls, **kwargs)
+
+        def __init__(self, allowed_key_arns=(), **kwargs):
+            self._allowed_key_arns = tuple(allowed_key_arns)
+            super().__init__(**kwargs)
+
+        def _new_master_key_impl(self, key_id):
+            return _master_key(self, _text(key_id))
+
+        def _allows(self, key_id):
+            return any(key_arns_match(key_id, allowed) for allowed in self._allowed_key_arns)
+
+    class DiscoveryProvider(_NamedRegionFallbackMixin, _EngineClientsMixin, MRKAwareDiscoveryAwsKmsMasterKeyProvider):
+        """Decrypt with whichever KMS key wrapped the data key (optionally limited to accounts): a
+        multi-Region key through its related key in the discovery region (the engine's) first, and
+        when no wrapped key decrypts that way, through the key as named in the file."""
+
+        def _new_master_key_impl(self, key_id):
+            key_id = _text(key_id)
+            if is_multi_region_key_arn(key_id):
+                key_id = key_arn_in_region(key_id, self.config.discovery_region)
+            return _master_key(self, key_id)
+
+        def _may_use(self, encrypted_data_key):
+            # The library refuses a key of an account the filter excludes with an error that ends the
+            # whole decrypt (MasterKeyProviderError), not just that key: such keys are left out here.
+            if encrypted_data_key.key_provider.provider_id != _KMS_PROVIDER_ID:
+                return True
+            return self._allows(_text(encrypted_data_key.key_provider.key_info))
+
+        def _allows(self, key_id):
             wanted = self.config.discovery_filter
+            if not wanted:
+                return True
             parts = key_id.split(":")
-            if wanted and (parts[1] != wanted.partition or parts[4] not in wanted.account_ids):
-                return None
-            named = self.__dict__.setdefault("_named_region_keys", {})
-            if key_id not in named:
-                named[key_id] = _master_key(self, key_id)
-                named[key_id].failure_log = self._failure_log
-            return named[key_id]
+            return len(parts) > 4 and parts[1] == wanted.partition and parts[4] in wanted.account_ids
 
 
 def provider_spec(policy, region=None):
@@ -206,10 +239,11 @@ def provider_spec(policy, region=None):
     allowed = policy.allowed_key_arns
     if allowed and region and any(is_multi_region_key_arn(arn) for arn in allowed):
         key_ids = mrk_decrypt_key_ids(allowed, region)
-        return ("mrk-strict",) + tuple(key_ids), MrkStrictProvider, dict(key_ids=key_ids)
+        return (("mrk-strict",) + tuple(key_ids), MrkStrictProvider,
+                dict(key_ids=key_ids, allowed_key_arns=allowed, local_region=region))
     if allowed:
         return ("strict",) + allowed, StrictProvider, dict(key_ids=list(allowed))
-    kwargs = dict(discovery_region=region) if region else {}
+    kwargs = dict(discovery_region=region, local_region=region) if region else {}
     if policy.discovery_account_ids:
         discovery = DiscoveryFilter(account_ids=policy.discovery_account_ids, partition=policy.discovery_partition)
         return ("discovery", discovery), DiscoveryProvider, dict(kwargs, discovery_filter=discovery)
@@ -217,11 +251,11 @@ def provider_spec(policy, region=None):
 
 
 def mrk_decrypt_key_ids(allowed_key_arns, region):
-    """The keys a strict decrypt tries, in order: the related key in ``region`` of each allowed
-    multi-Region key of another region, then the allowed keys as given (once each)."""
-    related = [key_arn_in_region(arn, region) for arn in allowed_key_arns
-               if is_multi_region_key_arn(arn) and arn.split(":")[3] != region]
-    return list(dict.fromkeys(related + list(allowed_key_arns)))
+    """The keys a strict decrypt configures, in order: each allowed multi-Region key as its related
+    key in ``region``, other allowed keys as given (once each). The related keys the file names are
+    the second pass (_NamedRegionFallbackMixin)."""
+    return list(dict.fromkeys(key_arn_in_region(arn, region) if is_multi_region_key_arn(arn) else arn
+                              for arn in allowed_key_arns))
 
 
 def encrypt_provider_spec(key_ids):

@@ -151,10 +151,11 @@ def test_check_allows_related_multi_region_keys_only():
         assert raised.value.kind == "key_not_allowed"
 
 
-def test_strict_decrypt_tries_the_related_key_of_the_engine_region_first():
-    assert mrk_decrypt_key_ids((MRK,), "us-west-2") == [MRK_WEST, MRK]
+def test_strict_decrypt_is_configured_with_the_related_keys_of_the_engine_region():
+    # The keys the files name, in their own regions, are the provider's second pass, not configured.
+    assert mrk_decrypt_key_ids((MRK,), "us-west-2") == [MRK_WEST]
     assert mrk_decrypt_key_ids((MRK,), "us-east-1") == [MRK]  # already in the engine's region
-    assert mrk_decrypt_key_ids((ARN, MRK, MRK_WEST), "us-west-2") == [MRK_WEST, ARN, MRK]  # once each
+    assert mrk_decrypt_key_ids((ARN, MRK, MRK_WEST), "us-west-2") == [ARN, MRK_WEST]  # once each
     assert mrk_decrypt_key_ids((ARN,), "us-west-2") == [ARN]  # single-Region keys as given
 
 
@@ -163,8 +164,10 @@ def test_provider_specs_keep_single_region_keys_as_they_were():
     assert strict[0] == ("strict", ARN) and strict[1].__name__ == "StrictProvider"
     assert strict[2] == {"key_ids": [ARN]}
     mrk = provider_spec(DecryptPolicy(allowed_key_arns=(MRK,)), "us-west-2")
-    assert mrk[0] == ("mrk-strict", MRK_WEST, MRK) and mrk[1].__name__ == "MrkStrictProvider"
+    assert mrk[0] == ("mrk-strict", MRK_WEST) and mrk[1].__name__ == "MrkStrictProvider"
+    assert mrk[2] == {"key_ids": [MRK_WEST], "allowed_key_arns": (MRK,), "local_region": "us-west-2"}
     # The encrypt spec never expands: a file is wrapped under exactly the keys given.
     assert encrypt_provider_spec([MRK]) == (("strict", MRK), strict[1], {"key_ids": [MRK]})
     discovery = provider_spec(DecryptPolicy(), "us-west-2")
-    assert discovery[0] == ("discovery",) and discovery[2] == {"discovery_region": "us-west-2"}
+    assert discovery[0] == ("discovery",)
+    assert discovery[2] == {"discovery_region": "us-west-2", "local_region": "us-west-2"}

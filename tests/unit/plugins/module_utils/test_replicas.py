@@ -93,13 +93,32 @@ def test_topology_refuses_missing_and_single_region_keys_in_one_line():
     assert "\n" not in str(raised.value)
 
 
-def test_replica_region_of_the_primary_needs_primary_true():
+def test_the_primary_region_is_managed_but_never_deleted_as_a_replica():
     check_replica_region(TOPOLOGY, desired(replica_region="us-east-1", primary=True))
     check_replica_region(TOPOLOGY, desired())
-    with pytest.raises(KmsInputError, match="is the region of the primary key"):
-        check_replica_region(TOPOLOGY, desired(replica_region="us-east-1"))
+    # present with primary=false: the re-run of a replica task whose region was made the primary since
+    check_replica_region(TOPOLOGY, desired(replica_region="us-east-1"))
     with pytest.raises(KmsInputError, match="schedule its deletion with envelope.kms.key"):
         check_replica_region(TOPOLOGY, desired(replica_region="us-east-1", state="absent", primary=True))
+
+
+def test_a_promoted_replica_keeps_being_converged_and_is_never_demoted():
+    promoted = current(primary=True)
+    assert plan_replica(promoted, desired(description="west")) == []
+    assert plan_replica(promoted, desired(description="new")) == [(UPDATE_DESCRIPTION, {"Description": "new"})]
+
+
+def test_no_second_update_primary_region_while_kms_is_moving_the_primary():
+    assert plan_replica(current(key_state="Updating"), desired(primary=True)) == []
+    assert plan_replica(current(), desired(primary=True)) == [(UPDATE_PRIMARY, {"PrimaryRegion": "us-west-2"})]
+
+
+def test_a_replica_still_creating_after_every_read_is_an_error_not_converged(stub, monkeypatch):
+    monkeypatch.setattr(replicas, "READ_BACK_DELAY", 0)
+    for _attempt in range(replicas.READ_BACK_ATTEMPTS):
+        read_west(stub, state="Creating")
+    with pytest.raises(replicas.EnvelopeError, match="still Creating in us-west-2"):
+        replicas.wait_for_replica(stub.client, WEST, "us-east-1", "us-west-2", sleep=lambda seconds: None)
 
 
 def test_arn_in_region():
@@ -222,7 +241,8 @@ class Regions:
         return result
 
 
-def read_west(stubber, arn=WEST, state="Enabled", description="west", tags=(("a", "1"),), policy=POLICY, **meta):
+def read_west(stubber, arn=WEST, state="Enabled", description="west", tags=(("a", "1"),), policy=None, **meta):
+    policy = POLICY if policy is None else policy
     stubber.add_response("describe_key", {"KeyMetadata": metadata(arn=arn, KeyState=state, Description=description,
                                                                   **meta)}, {"KeyId": WEST})
     stubber.add_response("list_resource_tags", {"Tags": [{"TagKey": k, "TagValue": v} for k, v in tags],
