@@ -50,6 +50,7 @@ def test_amazon_aws_kms_key_grant_scenarios(playbook, kms, app_key):
         task("Update the grants with purge_grants set", [third], purge=True),
         task("Update third grant to change encryption context equals to subset", [third_subset]),
         {"name": "Read", "envelope.kms.key_info": {"alias": "app", "include_policy": False}},
+        task("Drop the constraint", [dict(third, constraints=None)]),
     ]).assert_ok()
 
     check = run.result("Add grant - check mode")
@@ -84,14 +85,20 @@ def test_amazon_aws_kms_key_grant_scenarios(playbook, kms, app_key):
     assert "encryption_context_equals" not in after["constraints"]
     assert after["constraints"]["encryption_context_subset"] == {"environment": "third", "application": "onemoreapp"}
 
-    # KMS itself holds exactly that one grant, with the new id, and key_info lists it the same way
-    (held,) = key_grants(kms, app_key)
-    assert held["GrantId"] == replaced["created"][0]["grant_id"] == after["grant_id"]
-    assert held["Constraints"] == {"EncryptionContextSubset": {"environment": "third", "application": "onemoreapp"}}
-    assert sorted(held["Operations"]) == ["Decrypt", "RetireGrant"] and held["RetiringPrincipal"] == CALLER
+    # key_info (run before the last step) lists the grant as the grant module returned it
+    assert replaced["created"][0]["grant_id"] == after["grant_id"]
     (listed,) = run.result("Read")["keys"][0]["grants"]
     assert {k: listed[k] for k in ("name", "grant_id", "operations", "constraints", "retiring_principal")} == {
         k: after[k] for k in ("name", "grant_id", "operations", "constraints", "retiring_principal")}
+
+    # A grant without constraints (amazon.aws's scenarios always have one): replaced again, and KMS
+    # holds it unconstrained.
+    dropped = run.result("Drop the constraint")
+    assert dropped["changed"] is True and dropped["grants"][0]["constraints"] is None
+    assert [c["reason"] for c in dropped["created"]] == ["replaces a grant whose constraints differ"]
+    (held,) = key_grants(kms, app_key)
+    assert held["GrantId"] == dropped["created"][0]["grant_id"] and not held.get("Constraints")
+    assert sorted(held["Operations"]) == ["Decrypt", "RetireGrant"] and held["RetiringPrincipal"] == CALLER
 
 
 def test_absent_retire_and_revoke_then_unchanged(playbook, kms, app_key):
