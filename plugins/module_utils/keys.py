@@ -292,7 +292,7 @@ def plan_key(current, desired, alias_target=None):
 
     _refuse_immutable_changes(current, desired)
     actions, key_state, enabled = _plan_pending_deletion(current)
-    actions += _plan_description_and_policy(current, desired) + _plan_tags(current, desired)
+    actions += plan_description_and_policy(current, desired) + plan_tags(current, desired)
     # Keys in other states (PendingImport: no key material yet, Unavailable, ...) cannot be enabled or
     # disabled, so enabled is no change to make for them.
     if key_state in ("Enabled", "Disabled") and desired["enabled"] != enabled:
@@ -311,7 +311,7 @@ def _plan_pending_deletion(current):
     return [], current["key_state"], current["enabled"]
 
 
-def _plan_description_and_policy(current, desired):
+def plan_description_and_policy(current, desired):
     actions = []
     if desired["description"] is not None and desired["description"] != current["description"]:
         actions.append((UPDATE_DESCRIPTION, {"Description": desired["description"]}))
@@ -328,7 +328,7 @@ def _bypass_lockout_check(desired):
     return {"BypassPolicyLockoutSafetyCheck": True} if desired.get("bypass_policy_lockout_safety_check") else {}
 
 
-def _plan_tags(current, desired):
+def plan_tags(current, desired):
     if desired["tags"] is None:
         return []
     to_set, to_unset = compare_aws_tags(current["tags"], desired["tags"], desired["purge_tags"])
@@ -336,7 +336,7 @@ def _plan_tags(current, desired):
     if to_unset:
         actions.append((UNTAG, {"TagKeys": sorted(to_unset)}))
     if to_set:
-        actions.append((TAG, {"Tags": _tag_list(to_set)}))
+        actions.append((TAG, {"Tags": tag_list(to_set)}))
     return actions
 
 
@@ -355,7 +355,7 @@ def _plan_create(desired):
     if desired["policy"] is not None:
         args["Policy"] = json.dumps(desired["policy"])
     if desired["tags"]:
-        args["Tags"] = _tag_list(desired["tags"])
+        args["Tags"] = tag_list(desired["tags"])
     for name, arg in (("origin", "Origin"), ("custom_key_store_id", "CustomKeyStoreId"), ("xks_key_id", "XksKeyId")):
         if desired.get(name) is not None:
             args[arg] = desired[name]
@@ -389,7 +389,7 @@ def _refuse_aws_managed(current, actions):
         )
 
 
-def _tag_list(tags):
+def tag_list(tags):
     return ansible_dict_to_boto3_tag_list(dict(sorted(tags.items())), "TagKey", "TagValue")
 
 
@@ -398,6 +398,23 @@ def managed_fields(current):
     if current is None:
         return {}
     return {name: current[name] for name in MANAGED_FIELDS}
+
+
+# The calls that set a key's description, policy and tags: the same for a key and for a replica.
+ATTRIBUTE_ACTIONS = (UPDATE_DESCRIPTION, PUT_POLICY, UNTAG, TAG)
+
+
+def predict_attribute(after, action, args):
+    """Apply one of ATTRIBUTE_ACTIONS to a prediction (a dict with description, policy and tags)."""
+    if action == UPDATE_DESCRIPTION:
+        after["description"] = args["Description"]
+    elif action == PUT_POLICY:
+        after["policy"] = json.loads(args["Policy"])
+    elif action == UNTAG:
+        for tag_key in args["TagKeys"]:
+            after["tags"].pop(tag_key, None)
+    elif action == TAG:
+        after["tags"].update(boto3_tag_list_to_ansible_dict(args["Tags"], "TagKey", "TagValue"))
 
 
 def predict_key(current, actions):
@@ -422,15 +439,8 @@ def predict_key(current, actions):
             }
         elif action == CANCEL_DELETION:
             after.update(key_state="Disabled", enabled=False)
-        elif action == UPDATE_DESCRIPTION:
-            after["description"] = args["Description"]
-        elif action == PUT_POLICY:
-            after["policy"] = json.loads(args["Policy"])
-        elif action == UNTAG:
-            for tag_key in args["TagKeys"]:
-                after["tags"].pop(tag_key, None)
-        elif action == TAG:
-            after["tags"].update(boto3_tag_list_to_ansible_dict(args["Tags"], "TagKey", "TagValue"))
+        elif action in ATTRIBUTE_ACTIONS:
+            predict_attribute(after, action, args)
         elif action == ENABLE:
             after.update(key_state="Enabled", enabled=True)
         elif action == DISABLE:

@@ -32,13 +32,12 @@ from ansible_collections.envelope.kms.plugins.module_utils.keys import (
     ENABLE,
     PUT_POLICY,
     SCHEDULE_DELETION,
-    TAG,
-    UNTAG,
-    UPDATE_DESCRIPTION,
+    ATTRIBUTE_ACTIONS,
     KeyApplyError,
-    _plan_description_and_policy,
-    _plan_tags,
-    _tag_list,
+    plan_description_and_policy,
+    plan_tags,
+    predict_attribute,
+    tag_list,
 )
 from ansible_collections.envelope.kms.plugins.module_utils.kms import (
     KmsInputError,
@@ -161,7 +160,7 @@ def plan_converge(current, desired):
     for an existing replica, and for a new one read back (real KMS honours ReplicateKey's
     Description, Policy and Tags, moto 5.2.5 ignores them)."""
     actions = []
-    for action, args in _plan_description_and_policy(current, desired) + _plan_tags(current, desired):
+    for action, args in plan_description_and_policy(current, desired) + plan_tags(current, desired):
         if action == PUT_POLICY:
             args = dict(args, BypassPolicyLockoutSafetyCheck=desired["bypass_policy_lockout_safety_check"])
         actions.append((action, args))
@@ -178,7 +177,7 @@ def _replicate_args(desired):
     if desired["policy"] is not None:
         args["Policy"] = json.dumps(desired["policy"])
     if desired["tags"]:
-        args["Tags"] = _tag_list(desired["tags"])
+        args["Tags"] = tag_list(desired["tags"])
     return args
 
 
@@ -206,15 +205,8 @@ def predict_replica(current, actions):
             after["key_state"] = "Disabled"
         elif action == ENABLE:
             after["key_state"] = "Enabled"
-        elif action == UPDATE_DESCRIPTION:
-            after["description"] = args["Description"]
-        elif action == PUT_POLICY:
-            after["policy"] = json.loads(args["Policy"])
-        elif action == UNTAG:
-            for tag_key in args["TagKeys"]:
-                after["tags"].pop(tag_key, None)
-        elif action == TAG:
-            after["tags"].update(boto3_tag_list_to_ansible_dict(args["Tags"], "TagKey", "TagValue"))
+        elif action in ATTRIBUTE_ACTIONS:
+            predict_attribute(after, action, args)
         elif action == UPDATE_PRIMARY:
             after["primary"] = True
         elif action == SCHEDULE_DELETION:
