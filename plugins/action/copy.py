@@ -3,22 +3,32 @@
 
 """envelope.kms.copy: encrypt on the controller, then let ansible.builtin.copy deploy the ciphertext.
 
-Like ansible-core's template action, this only prepares a local file and hands over to the copy
-action, so mode/owner/group/backup/validate/check mode behave exactly as they do for copy. The local
-file only ever holds ciphertext: the existing envelope fetched back from the host, or a new one.
+Like ansible-core's template action, this prepares local files and hands over to the copy action,
+so mode/owner/group/backup/validate/directory_mode/check mode behave exactly as they do for copy.
+Local files only ever hold ciphertext: an existing envelope fetched back from the host, or a new one.
+
+What is at dest is read first, by one shell command for every file of the task (read_command).
+When that proves a dest already holds the wanted plaintext under the wanted keys and context, copy
+is not run for it: its attributes are applied the way copy applies them when checksums match (the
+file module), or not at all when the command showed they already are what the task asks.
 """
 
 from __future__ import annotations
 
 import base64
 import copy as copy_module
+import hashlib
 import os
+import posixpath
 import shlex
 import shutil
+import stat
 import tempfile
+from dataclasses import dataclass
 
 from ansible import constants as C
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure, AnsibleError
+from ansible.plugins.action.copy import _walk_dirs
 
 from ansible_collections.envelope.kms.plugins.module_utils.diffs import envelope_diff, facts_metadata, with_sizes
 from ansible_collections.envelope.kms.plugins.module_utils.file_attrs import resolve_mode
@@ -39,7 +49,7 @@ from ansible_collections.envelope.kms.plugins.module_utils._envelope.inputs impo
 )
 from ansible_collections.envelope.kms.plugins.plugin_utils.action import ENCRYPT_OPTIONS, EncryptActionBase
 from ansible_collections.envelope.kms.plugins.plugin_utils.errors import plugin_errors
-from ansible_collections.envelope.kms.plugins.plugin_utils.source import task_source
+from ansible_collections.envelope.kms.plugins.plugin_utils.source import find_source, read_source, task_source
 
 # Options handed to ansible.builtin.copy unchanged (None: not given, copy's own default applies).
 COPY_OPTIONS = dict(
@@ -58,15 +68,22 @@ COPY_OPTIONS = dict(
     setype=dict(type="str"),
     selevel=dict(type="str"),
 )
+# What the file module takes of them (copy's own REAL_FILE_ARGS), for a dest that is already right.
+FILE_OPTIONS = ("mode", "owner", "group", "unsafe_writes", "attributes", "seuser", "serole", "setype", "selevel",
+                "follow")
+# Options the read command cannot check: with any of them given, the file module always runs.
+UNCHECKED_ATTRIBUTES = ("attributes", "seuser", "serole", "setype", "selevel")
 
-# What is at dest is read back by one command (bounded_read_command) that tells its size first: a
-# size no envelope of this plaintext can have proves a change with nothing transferred. An envelope
-# of a possible size up to this many bytes comes back in the command's output, a bigger one is
-# fetched by the connection (over ssh: one round trip either way, as the fetch alone was).
+# What is at dest is read back by one command (read_command) that tells its size first: a size no
+# envelope of this plaintext can have proves a change with nothing transferred. An envelope of a
+# possible size up to this many bytes comes back in the command's output; of a bigger one only its
+# first bytes and its sha1 come back, which prove sameness for the unsigned suites
+# (Engine.compare_digest); anything else is fetched.
 INLINE_READ_LIMIT = 1024 * 1024
+PREFIX_LIMIT = 16 * 1024
 READ_MARKER = "envelope.kms.copy:"
 LOCAL_TRANSPORTS = ("local",)
-# What bounded_read_command says of a dest that is there but not a regular file (nor a directory).
+# What read_command says of a dest that is there but not a regular file (nor a directory).
 SPECIAL_KINDS = {"fifo": "a FIFO", "device": "a device", "socket": "a socket", "special": "a special file"}
 
 
@@ -92,9 +109,16 @@ class ActionModule(EncryptActionBase):
                     raise AnsibleActionFail("remote_src is not supported: envelope.kms.copy encrypts on the controller")
                 if options["mode"] not in (None, "preserve"):
                     resolve_mode(options["mode"])  # refused here, before any KMS call, not by copy afterwards
-                desired = self._desired(options)
+                tree = self._source_tree(options)
+                if tree is None:
+                    desired = self._desired(options)
+                else:
+                    tree = self._desired_tree(options, tree)
                 workdir = tempfile.mkdtemp(dir=C.DEFAULT_LOCAL_TMP, prefix="envelope-kms-")
-                result.update(self._deploy(options, desired, workdir, task_vars))
+                if tree is None:
+                    result.update(self._deploy(options, desired, workdir, task_vars))
+                else:
+                    result.update(self._deploy_tree(options, tree, workdir, task_vars))
         finally:
             if workdir:
                 shutil.rmtree(workdir, ignore_errors=True)
@@ -115,36 +139,69 @@ class ActionModule(EncryptActionBase):
             name=source.name,
             plaintext=source.plaintext,  # a controller path (streamed) or bytes held in memory
             size=source.size,
+            path=source.path,
             context=normalize_context(options["encryption_context"]),
         )
 
-    # -- the deploy
+    def _source_tree(self, options):
+        """src as copy finds it, when it is a directory (a trailing '/' kept); else None."""
+        if options["src"] is None:
+            return None
+        path = find_source(self, options["src"])
+        if not os.path.isdir(path):
+            return None
+        if options["src"].endswith("/") and not path.endswith("/"):
+            path += "/"
+        return path
+
+    def _desired_tree(self, options, top):
+        """Every file below a directory src, as ansible.builtin.copy walks it (its own _walk_dirs:
+        symlinks followed, a trailing '/' copies the contents): the desired entry of each file, at
+        dest/<relative path>, and the directories to make."""
+        walked = _walk_dirs(top, local_follow=True, trailing_slash_detector=self._connection._shell.path_has_trailing_slash)
+        if walked["symlinks"]:
+            target, relative = walked["symlinks"][0]
+            raise AnsibleActionFail(f"src {top}: the symbolic link {relative} (to {target}) makes a loop; "
+                                    "envelope.kms.copy follows symbolic links and cannot copy a loop")
+        dest = self._remote_expand_user(options["dest"])
+        context = normalize_context(options["encryption_context"])
+        files = []
+        for full, relative in walked["files"]:
+            plaintext = read_source(self._loader, full)  # a vault file is decrypted in memory only
+            target = posixpath.join(dest, relative)
+            if self._connection.transport in LOCAL_TRANSPORTS:
+                _refuse_same_file(full, target, os.path.basename(full))
+            size = len(plaintext) if isinstance(plaintext, bytes) else os.path.getsize(plaintext)
+            files.append(dict(dest=target, name=os.path.basename(relative), relative=relative, plaintext=plaintext,
+                              size=size, path=full, context=context))
+        return dict(top=top, dest=dest, files=files, directories=[relative for _full, relative in walked["directories"]])
+
+    # -- the deploy of one file
 
     def _deploy(self, options, desired, workdir, task_vars):
         engine = self.engine()
-        dest_size, existing = self._fetch_existing(desired, options, workdir, task_vars)
-        if dest_size is not None and not options["force"]:
+        read = self._read_dests([desired], options, task_vars, name=None if desired["path"] is None else desired["name"])[0]
+        if read.into_directory:
+            desired["dest"] = posixpath.join(desired["dest"], desired["name"])
+        if read.kind == "directory" and desired["path"] is None:
+            raise AnsibleActionFail(f"can not use content with a dir as dest: {desired['dest']}")
+        if read.kind == "file" and not options["force"]:
             # copy's force=false: an existing dest is left alone, so no KMS call is needed either
-            return self._hand_over(existing or _placeholder(workdir, desired), desired, options, task_vars)
+            return self._hand_over(_placeholder(workdir, desired), desired, options, task_vars)
 
         key_arns = self.resolve_key_arns(options["key_id"])  # in check mode a key not known yet: never the same
-        comparison = None
-        if existing:
-            comparison = engine.compare(existing, desired["plaintext"], key_arns, desired["context"],
-                                        options["algorithm"], options["frame_length"])
+        comparison, existing = self._compare(engine, read, desired, key_arns, options, workdir, task_vars)
         if comparison and comparison.same:
-            source, facts = existing, comparison.facts
-        elif self._play_context.check_mode:
-            # No data key in check mode: any different local file makes copy predict the change.
-            source, facts = _placeholder(workdir, desired), None
+            result = self._keep(read, desired, options, task_vars)
+            facts = comparison.facts
         else:
-            source = os.path.join(workdir, desired["name"])
-            encrypt = engine.encrypt_bytes if isinstance(desired["plaintext"], bytes) else engine.encrypt_file
-            # a scratch file: copy hashes and writes it atomically on the host itself
-            facts = encrypt(desired["plaintext"], source, key_arns, desired["context"], options["algorithm"],
-                            options["frame_length"], checksums=False, durable=False)
-
-        result = self._hand_over(source, desired, options, task_vars)
+            if self._play_context.check_mode:
+                # No data key in check mode: any different local file makes copy predict the change.
+                source, facts = _placeholder(workdir, desired), None
+            else:
+                source = os.path.join(workdir, desired["name"])
+                facts = self._encrypt(engine, desired, source, key_arns, options)
+            result = self._hand_over(source, desired, options, task_vars)
         result.update(
             key_arns=shown_key_arns(key_arns),
             encryption_context=desired["context"],
@@ -152,48 +209,58 @@ class ActionModule(EncryptActionBase):
             frame_length=options["frame_length"],
         )
         if self._play_context.diff and result.get("changed"):
-            result["diff"] = self._diff(comparison, key_arns, desired, options, facts, (dest_size, existing))
+            result["diff"] = self._diff(comparison, key_arns, desired, options, facts, (read.size, existing))
         return result
 
-    def _fetch_existing(self, desired, options, workdir, task_vars):
-        """(the size of dest when it is a regular file else None, the envelope now at dest copied into
-        workdir or None).
+    @staticmethod
+    def _encrypt(engine, desired, path, key_arns, options):
+        encrypt = engine.encrypt_bytes if isinstance(desired["plaintext"], bytes) else engine.encrypt_file
+        # a scratch file: copy hashes and writes it atomically on the host itself
+        return encrypt(desired["plaintext"], path, key_arns, desired["context"], options["algorithm"],
+                       options["frame_length"], checksums=False, durable=False)
 
-        One command on the host tells dest's size and, when an envelope of this plaintext could
-        have that size and it is small, its content: nothing else is ever read back, so a huge or
-        endless file at dest costs nothing. None for the copy when dest is missing, not a regular
-        file, not readable (copy reports what it finds when it writes) or cannot hold the plaintext."""
-        low, high = envelope_size_range(desired["size"], options["frame_length"], options["algorithm"])
-        output = self._low_level_execute_command(bounded_read_command(desired["dest"], low, high, INLINE_READ_LIMIT),
+    # -- reading and comparing what is at dest
+
+    def _read_dests(self, entries, options, task_vars, name=None):
+        """[DestRead] of each entry's dest, from one command on the host (sudoable: what the task's
+        become user can read); a dest that is a FIFO, a device or a socket is refused."""
+        ranges = [(entry["dest"], *envelope_size_range(entry["size"], options["frame_length"], options["algorithm"]))
+                  for entry in entries]
+        output = self._low_level_execute_command(read_command(ranges, INLINE_READ_LIMIT, PREFIX_LIMIT, name),
                                                  sudoable=True)
-        answer = parse_bounded_read(output["stdout"]) if output["rc"] == 0 else None
-        if answer is None:
-            kind = parse_dest_kind(output["stdout"]) if output["rc"] == 0 else None
-            if kind in SPECIAL_KINDS:
+        reads = parse_read(output["stdout"], len(entries)) if output["rc"] == 0 else [DestRead() for _entry in entries]
+        for entry, read in zip(entries, reads):
+            if read.kind in SPECIAL_KINDS:
                 # copy would replace it with the envelope; never opened, never replaced (as for encrypt)
-                raise AnsibleActionFail(f"dest {desired['dest']} is {SPECIAL_KINDS[kind]}, not a regular file")
-            return None, None  # missing, or a directory copy writes into
-        size, data = answer
-        if not envelope_could_hold(size, desired["size"], options["frame_length"], options["algorithm"]):
-            return size, None
-        local = os.path.join(workdir, "existing.envelope")
-        if data is not None:
-            if len(data) != size:
-                return size, None  # changed while being read: not the same either
-            with open(local, "wb") as handle:
-                handle.write(data)
-            return size, local
-        # a possible envelope, too big for the command's output
+                where = posixpath.join(entry["dest"], name) if read.into_directory else entry["dest"]
+                raise AnsibleActionFail(f"dest {where} is {SPECIAL_KINDS[read.kind]}, not a regular file")
+        return reads
+
+    def _compare(self, engine, read, desired, key_arns, options, workdir, task_vars):
+        """(Comparison or None, local copy of the envelope or None) for what read found at dest.
+
+        A symbolic link with follow=false is never the same: copy replaces the link with a file."""
+        if read.kind != "file" or (read.link and not options["follow"]):
+            return None, None
+        if not envelope_could_hold(read.size, desired["size"], options["frame_length"], options["algorithm"]):
+            return None, None
+        args = (desired["plaintext"], key_arns, desired["context"], options["algorithm"], options["frame_length"])
+        if read.content is not None:
+            return engine.compare(read.content, *args), read.content
+        if read.prefix is not None and read.sha1:
+            comparison = engine.compare_digest(read.prefix, read.size, read.sha1, *args)
+            if comparison is not None:
+                return comparison, None
+        # no proof from the digest (a signed suite, no sha1sum on the host): read the whole envelope
+        local = self._fetch_whole(desired["dest"], os.path.join(workdir, "existing.envelope"), task_vars)
+        if local is None or os.path.getsize(local) != read.size:
+            return None, None
+        return engine.compare(local, *args), local
+
+    def _fetch_whole(self, dest, local, task_vars):
         if self._connection.become:
             # fetch_file cannot read as the become user; the slurp module can (as ansible-core's fetch does)
-            local = self._slurp(desired["dest"], local, task_vars)
-        else:
-            local = self._fetch(desired["dest"], local)
-        if local is None or os.path.getsize(local) > high:
-            return size, None
-        return size, local
-
-    def _fetch(self, dest, local):
+            return self._slurp(dest, local, task_vars)
         try:
             self._connection.fetch_file(dest, local)
         except AnsibleConnectionFailure:
@@ -210,11 +277,42 @@ class ActionModule(EncryptActionBase):
             handle.write(base64.b64decode(slurped["content"]))
         return local
 
-    def _hand_over(self, source, desired, options, task_vars):
-        """Run ansible.builtin.copy with our local ciphertext file, without its content diff."""
+    # -- a dest that already holds the wanted envelope
+
+    def _keep(self, read, desired, options, task_vars):
+        """What copy does when checksums match, without its stat and its second hashing: the file
+        module applies mode/owner/group/SELinux/attributes (check mode and diff its own). Not even
+        that when the read command showed mode, owner and group already as asked and nothing else
+        is asked."""
+        checksum = read.sha1 or (hashlib.sha1(read.content).hexdigest() if read.content is not None else None)
+        mode = options["mode"]
+        if mode == "preserve":
+            mode = _preserved_mode(desired)
+        if _attributes_hold(read, dict(options, mode=mode)):
+            result = dict(changed=False, dest=desired["dest"], path=desired["dest"], size=read.size, state="file",
+                          mode=f"{mode_bits(read.attrs[0]):04o}", owner=read.attrs[1], group=read.attrs[2],
+                          uid=_number(read.attrs[3]), gid=_number(read.attrs[4]))
+        else:
+            args = {name: options[name] for name in FILE_OPTIONS if options[name] is not None}
+            if mode is not None:
+                args["mode"] = mode
+            elif "mode" in args:
+                del args["mode"]  # preserve for content: copy's temp file had no mode of its own to keep
+            args.update(path=desired["dest"], _original_basename=desired["name"], recurse=False, state="file")
+            result = self._execute_module("ansible.legacy.file", module_args=args, task_vars=task_vars)
+            result.pop("invocation", None)
+            result.setdefault("dest", desired["dest"])
+        if checksum:
+            result["checksum"] = checksum
+        return result
+
+    def _hand_over(self, source, desired, options, task_vars, args=None):
+        """Run ansible.builtin.copy with our local ciphertext file (or tree), without its content diff."""
         task = self._task.copy()
         task.args = {name: options[name] for name in COPY_OPTIONS if options[name] is not None}
-        task.args.update(src=source, dest=desired["dest"])
+        if task.args.get("mode") == "preserve" and desired.get("path") is not None:
+            task.args["mode"] = _preserved_mode(desired)  # src's mode, not the scratch file's
+        task.args.update(src=source, dest=desired["dest"], **(args or {}))
         play_context = copy_module.copy(self._play_context)
         play_context.diff = False  # its diff would be of ciphertext; ours is below
         copy_action = self._shared_loader_obj.action_loader.get(
@@ -230,6 +328,73 @@ class ActionModule(EncryptActionBase):
         result.pop("src", None)  # our temp file, gone after the task
         result.pop("invocation", None)
         return result
+
+    # -- the deploy of a directory
+
+    def _deploy_tree(self, options, tree, workdir, task_vars):
+        """Every file below a directory src to dest/<relative path>: one read command for all of
+        them, one DescribeKey, a data key only for a file whose dest does not hold it already.
+        Files that changed (and every directory, for directory_mode) go to ansible.builtin.copy in
+        one run over a scratch tree of their envelopes; the others keep their envelope and get
+        their attributes as for one file. As for copy's own recursive copy, links at dest are not
+        followed (follow is false for every file)."""
+        engine = self.engine()
+        options = dict(options, follow=False, diff_plaintext=False)
+        files = tree["files"]
+        reads = self._read_dests(files, options, task_vars) if files else []
+        if not options["force"]:
+            # copy's force=false: existing dests are left alone, without a KMS call
+            files = [entry for entry, read in zip(files, reads) if read.kind != "file"]
+            reads = [DestRead() for _entry in files]
+        key_arns = self.resolve_key_arns(options["key_id"]) if files else []
+        scratch = os.path.join(workdir, "tree")
+        os.makedirs(scratch)
+        for relative in tree["directories"]:
+            os.makedirs(os.path.join(scratch, relative), exist_ok=True)
+        results, diffs = [], []
+        for entry, read in zip(files, reads):
+            item, diff = self._tree_file(engine, entry, read, key_arns, options, scratch, workdir, task_vars)
+            if item.get("failed"):
+                return item
+            results.append(item)
+            diffs.extend(diff)
+        result = dict(changed=any(item["changed"] for item in results), dest=tree["dest"])
+        if any(item.get("reasons") for item in results) or tree["directories"]:
+            handed = self._hand_over(scratch + "/", dict(dest=posixpath.join(tree["dest"], "")), options, task_vars)
+            if handed.get("failed"):
+                return handed
+            result["changed"] = result["changed"] or bool(handed.get("changed"))
+        result.update(files=results, key_arns=shown_key_arns(key_arns),
+                      encryption_context=normalize_context(options["encryption_context"]),
+                      algorithm=options["algorithm"], frame_length=options["frame_length"])
+        if self._play_context.diff and diffs:
+            result["diff"] = diffs
+        return result
+
+    def _tree_file(self, engine, entry, read, key_arns, options, scratch, workdir, task_vars):
+        """(result item, diffs) of one file of a directory src: kept (attributes applied here) or
+        its new envelope (a placeholder in check mode) put in the scratch tree for copy."""
+        comparison, _existing = self._compare(engine, read, entry, key_arns, options, workdir, task_vars)
+        diff = self._play_context.diff
+        if comparison and comparison.same:
+            outcome = self._keep(read, entry, options, task_vars)
+            if outcome.get("failed"):
+                return dict(outcome, msg=f"{entry['dest']}: {outcome.get('msg', 'failed')}"), []
+            changed = bool(outcome.get("changed"))
+            diffs = self._diff(comparison, key_arns, entry, options, comparison.facts, (read.size, None)) if diff and changed else []
+            return dict(dest=entry["dest"], changed=changed, encrypted=False), diffs
+        local = os.path.join(scratch, entry["relative"])
+        os.makedirs(os.path.dirname(local), exist_ok=True)
+        facts = None
+        if self._play_context.check_mode:
+            _placeholder_at(local)
+        else:
+            facts = self._encrypt(engine, entry, local, key_arns, options)
+        if options["mode"] == "preserve":
+            os.chmod(local, stat.S_IMODE(os.stat(entry["path"]).st_mode))  # copy keeps the scratch file's mode
+        reasons = list(comparison.reasons) if comparison else ["missing" if read.kind != "file" else "content"]
+        diffs = self._diff(comparison, key_arns, entry, options, facts, (read.size, None)) if diff else []
+        return dict(dest=entry["dest"], changed=True, encrypted=facts is not None, reasons=reasons), diffs
 
     def _diff(self, comparison, key_arns, desired, options, new_facts, at_dest):
         """The envelope's metadata and sizes before and after (the old plaintext's size only when it
@@ -272,7 +437,7 @@ class ActionModule(EncryptActionBase):
                 before = _shown_text(old, "old")
             except EnvelopeError as error:
                 # the scratch copy's name means nothing to the user: name dest
-                reason = error.message.replace(existing, desired["dest"])
+                reason = error.message.replace(existing, desired["dest"]) if isinstance(existing, str) else error.message
                 before = f"(old plaintext not shown: {reason})\n"
         if desired["size"] > MAX_DIFF_PLAINTEXT:
             after = f"(new plaintext not shown: larger than {MAX_DIFF_PLAINTEXT} bytes)\n"
@@ -298,10 +463,47 @@ def _shown_text(data, which):
 def _placeholder(workdir, desired):
     """A local file for copy when its content does not matter (check mode; force=false over an
     existing dest): never plaintext, never a real envelope."""
-    path = os.path.join(workdir, desired["name"])
+    return _placeholder_at(os.path.join(workdir, desired["name"]))
+
+
+def _placeholder_at(path):
     with open(path, "wb") as handle:
         handle.write(b"envelope.kms.copy placeholder\n")
     return path
+
+
+def _preserved_mode(desired):
+    """mode=preserve: the mode of src on the controller (None for content: nothing to preserve)."""
+    if desired.get("path") is None:
+        return None
+    return f"0{stat.S_IMODE(os.stat(desired['path']).st_mode):03o}"
+
+
+def _attributes_hold(read, options):
+    """Does what the read command saw at dest already carry the mode, owner and group the task
+    asks (and is nothing else asked that only the file module can check)?"""
+    if read.attrs is None or any(options[name] is not None for name in UNCHECKED_ATTRIBUTES):
+        return False
+    current = mode_bits(read.attrs[0])
+    if current is None:
+        return False
+    if options["mode"] is not None:
+        mode = options["mode"]
+        if isinstance(mode, str) and not mode.strip().isdigit():
+            return False  # symbolic: the file module applies it to what is there
+        try:
+            if resolve_mode(mode) != current:
+                return False
+        except EnvelopeError:
+            return False
+    for wanted, names in ((options["owner"], read.attrs[1::2]), (options["group"], read.attrs[2::2])):
+        if wanted is not None and str(wanted) not in names:
+            return False
+    return True
+
+
+def _number(text):
+    return int(text) if str(text).isdigit() else text
 
 
 def _refuse_same_file(src, dest, name):
@@ -324,49 +526,127 @@ def envelope_size_range(plaintext_size, frame_length, algorithm):
     return min(low for low, _high in sizes) + shortest, max(high for _low, high in sizes) + longest
 
 
-def bounded_read_command(path, low, high, inline_limit):
-    """A POSIX shell command for the file at path: ``READ_MARKER size N`` when it is a regular file,
-    then, only when low <= N <= min(high, inline_limit), ``READ_MARKER content`` and at most that
-    many bytes of it as hex (od, POSIX); ``READ_MARKER none KIND`` when there is no regular file
-    there, KIND being missing, directory, fifo, device, socket or special (a FIFO or a device is
-    never opened). Exits non-zero when the file cannot be read."""
-    quoted = shlex.quote(path)
-    limit = min(int(high), int(inline_limit))
-    none = f"echo {READ_MARKER} none"
-    return (
-        f"if [ -f {quoted} ]; then size=$(wc -c < {quoted}) || exit 1; echo {READ_MARKER} size $size; "
-        f"if [ $size -ge {int(low)} ] && [ $size -le {limit} ]; then echo {READ_MARKER} content; "
-        f"od -A n -v -t x1 -N {limit} {quoted} || exit 1; fi; "
-        f"elif [ -d {quoted} ]; then {none} directory; elif [ -p {quoted} ]; then {none} fifo; "
-        f"elif [ -c {quoted} ] || [ -b {quoted} ]; then {none} device; elif [ -S {quoted} ]; then {none} socket; "
-        f"elif [ -e {quoted} ]; then {none} special; else {none} missing; fi"
-    )
+def bounded_read_command(path, low, high, inline_limit, prefix_limit=PREFIX_LIMIT, name=None):
+    """A POSIX shell command that tells what is at path (one answer for one path): see read_command."""
+    return read_command([(path, low, high)], inline_limit, prefix_limit, name)
 
 
-def parse_dest_kind(stdout):
-    """What bounded_read_command's output says is at dest when it is not a regular file (missing,
-    directory, fifo, device, socket, special); None for a regular file or output not the command's."""
+def read_command(entries, inline_limit, prefix_limit=PREFIX_LIMIT, name=None):
+    """One POSIX shell command for many (path, low, high): for each, in order, ``READ_MARKER I``
+    lines (I its index) that say
+
+    - ``directory`` when ``name`` is given and path is a directory: what follows is of path/name,
+      the file ansible.builtin.copy writes there;
+    - ``link`` when it is a symbolic link; ``attrs MODE OWNER GROUP UID GID`` of the file (links
+      followed) from ``ls -ld``;
+    - ``size N`` when it is a regular file, then, when low <= N <= min(high, inline_limit),
+      ``content`` and the file as hex (od, POSIX); when low <= N <= high only, ``prefix`` and its
+      first prefix_limit bytes as hex, then ``sha1 HEX`` (when the host has sha1sum);
+    - ``none KIND`` when there is no regular file there, KIND being missing, directory, fifo,
+      device, socket or special (a FIFO or a device is never opened).
+
+    Exits non-zero when a file cannot be read. Nothing of a file that no envelope of the plaintext
+    could be is ever read out."""
+    parts = []
+    for index, (path, low, high) in enumerate(entries):
+        mark = f"echo {READ_MARKER} {index}"
+        quoted = shlex.quote(path)
+        limit = min(int(high), int(inline_limit))
+        prelude = f"p={quoted}; "
+        if name is not None:
+            joined = shlex.quote(posixpath.join(path, name))
+            prelude += f'if [ -d "$p" ]; then {mark} directory; p={joined}; fi; '
+        parts.append(
+            prelude
+            + f'if [ -L "$p" ]; then {mark} link; fi; '
+            + f'if [ -f "$p" ]; then size=$(wc -c < "$p") || exit 1; {mark} size $size; '
+            + f'{mark} attrs $(ls -ldL "$p" | awk \'{{print substr($1, 1, 10), $3, $4}}\') '
+            + '$(ls -ldLn "$p" | awk \'{print $3, $4}\'); '
+            + f'if [ $size -ge {int(low)} ] && [ $size -le {limit} ]; then {mark} content; '
+            + f'od -A n -v -t x1 -N {limit} "$p" || exit 1; '
+            + f'elif [ $size -ge {int(low)} ] && [ $size -le {int(high)} ]; then {mark} prefix; '
+            + f'od -A n -v -t x1 -N {int(prefix_limit)} "$p" || exit 1; '
+            + f'if command -v sha1sum > /dev/null 2>&1; then sum=$(sha1sum < "$p") || exit 1; {mark} sha1 ${{sum%% *}}; fi; fi; '
+            + f'elif [ -d "$p" ]; then {mark} none directory; elif [ -p "$p" ]; then {mark} none fifo; '
+            + f'elif [ -c "$p" ] || [ -b "$p" ]; then {mark} none device; elif [ -S "$p" ]; then {mark} none socket; '
+            + f'elif [ -e "$p" ]; then {mark} none special; else {mark} none missing; fi'
+        )
+    return "; ".join(parts)
+
+
+@dataclass
+class DestRead:
+    """What read_command said of one path."""
+    kind: str = None  # file, missing, directory, fifo, device, socket, special; None: no answer
+    size: int = None
+    content: bytes = None  # the whole file (small envelopes)
+    prefix: bytes = None  # its first bytes (big envelopes), with sha1
+    sha1: str = None
+    link: bool = False
+    into_directory: bool = False  # the path was a directory: this is of path/name
+    attrs: tuple = None  # (mode string, owner, group, uid, gid)
+
+
+def parse_read(stdout, count=1):
+    """[DestRead] for read_command's output of ``count`` entries; an entry it said nothing of has
+    kind None (output that is not the command's: a broken shell, a login banner alone)."""
+    reads = [DestRead() for _index in range(count)]
+    receiving, hex_words = None, []  # (DestRead, field) that the hex lines that follow fill
     for line in stdout.splitlines():
         words = line.split()
-        if words[:1] == [READ_MARKER]:
-            return words[2] if len(words) == 3 and words[1] == "none" else None
-    return None
+        if words[:1] == [READ_MARKER] and len(words) >= 3 and words[1].isdigit() and int(words[1]) < count:
+            _fill(receiving, hex_words)
+            read = reads[int(words[1])]
+            receiving = (read, words[2]) if _take(read, words[2], words[3:]) else None
+        elif receiving is not None:
+            hex_words.extend(words)
+    _fill(receiving, hex_words)
+    for read in reads:
+        if read.content is not None and len(read.content) != read.size:
+            read.content = None  # changed while being read: not the same either
+    return reads
 
 
-def parse_bounded_read(stdout):
-    """(size, content bytes or None when not sent) from bounded_read_command's output; None when
-    there is no regular file (or the output is not the command's)."""
-    lines = stdout.splitlines()
-    for index, line in enumerate(lines):
-        words = line.split()
-        if words[:1] != [READ_MARKER]:
-            continue  # anything a login shell printed first
-        if len(words) != 3 or words[1] != "size" or not words[2].isdigit():
-            return None
-        if lines[index + 1:index + 2] != [f"{READ_MARKER} content"]:
-            return int(words[2]), None
+def _take(read, what, rest):
+    """Record one marker line's news in read; True when hex lines of content or prefix follow."""
+    if what in ("content", "prefix") and not rest:
+        setattr(read, what, b"")
+        return True
+    if what == "size" and len(rest) == 1 and rest[0].isdigit():
+        read.kind, read.size = "file", int(rest[0])
+    elif what == "sha1" and len(rest) == 1:
+        read.sha1 = rest[0].lower()
+    elif what == "none" and len(rest) == 1:
+        read.kind = rest[0]
+    elif what == "attrs" and len(rest) == 5:
+        read.attrs = tuple(rest)
+    elif what in ("link", "directory") and not rest:
+        setattr(read, "link" if what == "link" else "into_directory", True)
+    return False
+
+
+def _fill(receiving, hex_words):
+    if receiving is not None and hex_words:
         try:
-            return int(words[2]), bytes.fromhex(" ".join(lines[index + 2:]))
+            setattr(receiving[0], receiving[1], bytes.fromhex("".join(hex_words)))
         except ValueError:
+            setattr(receiving[0], receiving[1], None)  # not od's output: nothing read
+    hex_words.clear()
+
+
+def mode_bits(text):
+    """Permission bits from ls's mode string ('-rw-r-----', 's'/'t' included); None if not one."""
+    if len(text) != 10:
+        return None
+    bits = 0
+    for index, (char, value) in enumerate(zip(text[1:], (0o400, 0o200, 0o100, 0o40, 0o20, 0o10, 0o4, 0o2, 0o1))):
+        special = {2: 0o4000, 5: 0o2000, 8: 0o1000}.get(index)
+        if char in "rwx":
+            bits |= value
+        elif char in "st" and special:
+            bits |= value | special
+        elif char in "ST" and special:
+            bits |= special
+        elif char != "-":
             return None
-    return None
+    return bits

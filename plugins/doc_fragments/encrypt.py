@@ -15,7 +15,9 @@ options:
       - Controller path of the file to encrypt, looked up like M(ansible.builtin.copy) does (role
         C(files/) folders, playbook folder).
       - Ansible Vault encrypted sources are decrypted in memory first.
-      - Must be a regular file (or a link to one). Directories, FIFOs and devices are refused.
+      - Must be a regular file (or a link to one); FIFOs and devices are refused. M(envelope.kms.copy)
+        also takes a directory, whose files are all encrypted in one task (see its description);
+        M(envelope.kms.encrypt) refuses one.
       - A O(src) that is the same file as O(dest) (by device and inode, so also through a link or a
         C(..) path) is refused before anything is written. M(envelope.kms.copy) can only tell when
         the connection is C(local), where the host is the controller.

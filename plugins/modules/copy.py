@@ -19,17 +19,33 @@ description:
     every other key; the plaintext data key stays in memory only.
   - The transfer and the file attributes are done by M(ansible.builtin.copy), so O(mode), O(owner),
     O(group), O(backup), O(validate), O(force) and check mode behave exactly as they do there.
-  - Idempotent although ciphertext is random each time. When O(dest) exists, it is fetched back
-    and compared with what is wanted (same plaintext, exactly the keys O(key_id) resolves to now,
-    same encryption context, algorithm and frame length) at the cost of one KMS C(Decrypt) and no
-    C(GenerateDataKey); when everything matches the file is left as it is and only its attributes
-    are managed. One command on the host first tells the size of O(dest); only a regular file whose
-    size an envelope of this plaintext could have is read back (up to 1 MiB in the same command,
-    larger ones with the connection's file transfer), so a FIFO, a device or a huge file at O(dest)
-    is never opened or fetched, only replaced.
-  - O(src) must be a regular file on the controller (a FIFO, a device or a directory is refused at
-    once), and on a C(local) connection it must not be O(dest) itself (same device and inode,
-    however spelled), which would replace the plaintext with its own envelope.
+  - Idempotent although ciphertext is random each time. One shell command on the host first tells
+    what is at O(dest) (for a directory O(src), at every dest of the task). Only a regular file
+    whose size an envelope of this plaintext could have is looked at, so a FIFO, a device or a huge
+    file at O(dest) is never opened or read, only replaced. An envelope up to 1 MiB comes back in
+    that command's output and is compared with what is wanted (same plaintext, exactly the keys
+    O(key_id) resolves to now, same encryption context, algorithm and frame length) at the cost of
+    one KMS C(Decrypt) and no C(GenerateDataKey). Of a bigger one only its header and its SHA1
+    (C(sha1sum) on the host) come back. The header is decrypted and verified, the envelope this
+    plaintext gets under that header is rebuilt in memory, and the two SHA1s are compared, so
+    a re-run moves no envelope back over the network and works under C(become) at any size. Only
+    a signed algorithm suite, or a host without C(sha1sum), makes the whole envelope come back
+    (the connection's file transfer, or the M(ansible.builtin.slurp) module under C(become)).
+  - When O(dest) already holds what is wanted, M(ansible.builtin.copy) is not run for it. Its
+    attributes are applied the way copy applies them when checksums match (the
+    M(ansible.builtin.file) module, in check mode too). When the first command showed that mode,
+    owner and group are already as asked, and no SELinux context or O(attributes) is asked, no
+    module runs at all.
+  - A O(dest) that is an existing directory means the file named like O(src) inside it, as for
+    M(ansible.builtin.copy); with O(content) it is refused before any KMS call.
+  - O(src) may be a directory. Every file below it is encrypted to the matching path below O(dest),
+    with the trailing C(/) rule of M(ansible.builtin.copy). C(conf) makes C(dest/conf/...), and C(conf/)
+    puts its contents directly in O(dest). Each file is idempotent on its own. One command reads every dest,
+    key aliases are resolved once per task, and C(GenerateDataKey) is called only for files that
+    changed. Those files and every directory (created with O(directory_mode)) go to
+    M(ansible.builtin.copy) in one run. Symbolic links in O(src) are followed (copy's default
+    C(local_follow=true)), and a link that makes a loop is refused. As in copy's recursive mode,
+    links at the dest side are not followed. O(diff_plaintext) is ignored for a directory.
   - Re-pointing an alias given in O(key_id) to a new key makes the next run re-encrypt.
   - Plaintext never touches disk on the controller or the host, and is never shown in results,
     logs or diffs unless O(diff_plaintext=true).
@@ -38,7 +54,8 @@ author:
 options:
   dest:
     description:
-      - Remote path of the envelope file. If it ends with C(/), the name of O(src) is appended.
+      - Remote path of the envelope file. If it ends with C(/), or is an existing directory, the name
+        of O(src) is appended. For a directory O(src), the directory the files go below.
       - A FIFO, a device or a socket at O(dest) is refused before any KMS call; a directory is the
         folder the file goes into, as for M(ansible.builtin.copy).
     type: str
@@ -148,7 +165,7 @@ requirements:
 notes:
   - AWS options (O(region), O(profile), O(endpoint_url), ...) and their environment variables are
     read on the controller, where KMS is called. Hosts need neither AWS credentials nor boto3.
-  - O(remote_src) is refused, and O(src) must be a file.
+  - O(remote_src) is refused.
   - In check mode a task that would create a key (M(envelope.kms.key)) returns its id as
     null. Given such a null O(key_id) (or a null entry), or an alias that names no key yet, the
     action warns, naming the key, and reports that the file would be encrypted and deployed, with
@@ -178,14 +195,43 @@ EXAMPLES = r"""
     key_id:
       - alias/app-secrets
       - arn:aws:kms:eu-west-1:111122223333:alias/app-secrets-dr
+
+- name: Deploy a directory of secrets in one task (files/secrets/ holds the plaintexts)
+  envelope.kms.copy:
+    src: secrets/
+    dest: /etc/app/secrets/
+    key_id: alias/app-secrets
+    mode: "0600"
+    directory_mode: "0700"
 """
 
 RETURN = r"""
 dest:
-  description: Path of the envelope file on the host.
+  description: Path of the envelope file on the host (for a directory O(src), the O(dest) directory).
   returned: success
   type: str
   sample: /etc/app/app.env.enc
+files:
+  description: For a directory O(src), one entry per file below it.
+  returned: success, when O(src) is a directory
+  type: list
+  elements: dict
+  contains:
+    dest:
+      description: Path of the file's envelope on the host.
+      type: str
+      sample: /etc/app/secrets/app.env
+    changed:
+      description: Whether this file was (or in check mode would be) written or had its attributes changed.
+      type: bool
+    encrypted:
+      description: Whether a new envelope was made for it (a new data key).
+      type: bool
+    reasons:
+      description: Why it was written; C(missing), C(content), C(key), C(context), C(algorithm), C(frame_length) or C(invalid).
+      type: list
+      elements: str
+      returned: when written
 key_arns:
   description:
     - ARNs of the keys the data key is wrapped under (what O(key_id) resolved to).

@@ -9,10 +9,13 @@ providers and resolved key ARNs. It is not thread-safe.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 
 try:
     import aws_encryption_sdk
+    from aws_encryption_sdk.internal.formatting.serialize import serialize_frame
 except ImportError:
     pass  # envelope.HAS_ESDK tells
 
@@ -379,6 +382,55 @@ class Engine:
                 policy = DecryptPolicy.strict(key_arns, wanted_context)
                 return self._compare_content(envelope, expected, facts, policy, what)
 
+    def compare_digest(self, prefix, size, sha1, plaintext, key_arns, encryption_context=None, algorithm=None,
+                       frame_length=None):
+        """Does the envelope of ``size`` bytes whose sha1 is ``sha1`` (hex) and whose first bytes are
+        ``prefix`` hold ``plaintext`` under exactly ``key_arns`` and this context? Decided without
+        the envelope's body: the header is checked as ``compare`` does, then decrypted by the
+        library (one KMS Decrypt; header authentication and key commitment verified), and the body
+        this plaintext gets under that header is built with the library's own frame serializer
+        (frame IVs are sequence numbers, so an unsigned framed message is a function of its header
+        and plaintext) and hashed: the same sha1 means the same bytes.
+
+        None when this cannot decide: a signed suite (its footer signature is not reproducible), a
+        non-framed message, or a prefix shorter than the header; read the whole envelope then."""
+        wanted_context = normalize_context(encryption_context)
+        what = "cannot compare the envelope at dest"
+        stream = io.BytesIO(prefix)
+        try:
+            facts, header_length = read_facts(stream, what, self._max_data_keys, self._max_frame_length)
+        except EnvelopeError as error:
+            if error.kind not in _UNREADABLE_HEADER:
+                raise
+            return None if len(prefix) < size else Comparison(False, ("invalid",))
+        if header_length > len(prefix):
+            return None
+        facts = facts.with_size(size)
+        reasons = _metadata_differences(facts, key_arns, wanted_context, algorithm, frame_length)
+        if reasons:
+            return Comparison(False, tuple(reasons), facts)
+        if algorithm_suite(facts.algorithm_id).signing_algorithm_info is not None or not facts.frame_length:
+            return None
+        with open_plaintext(plaintext) as expected:
+            if not size_could_hold(stream, facts, header_length, expected.size()):
+                return Comparison(False, ("content",), facts)
+            policy = DecryptPolicy.strict(key_arns, wanted_context)
+            raw_header = prefix[:header_length]
+            del self._failures[:]
+            try:
+                with Translated(what, self._failures):
+                    decryptor = self._decryptor(io.BytesIO(raw_header), policy)
+                    header = decryptor.header  # reads and verifies the header, decrypts the data key
+                    policy.check(facts_from_header(header, size), what)
+                    digest = _framed_digest(raw_header, header, decryptor._derived_data_key,  # pylint: disable=protected-access
+                                            facts.frame_length, expected.stream)
+            except EnvelopeError as error:
+                if error.kind in _UNREADABLE_BODY:
+                    return Comparison(False, ("invalid",), facts, kms_calls=1)
+                raise
+        same = digest[1] == size and digest[0] == str(sha1).lower()
+        return Comparison(same, () if same else ("content",), facts, kms_calls=1)
+
     def _compare_content(self, envelope, expected, facts, policy, what):
         matcher = PlaintextMatcher(expected.stream)
         try:
@@ -421,6 +473,36 @@ class Engine:
             except EnvelopeError:
                 return True  # decrypting reports it, in its own words
             return size_could_hold(source.stream, facts.with_size(source.size()), header_length, plaintext_stat.st_size)
+
+
+def _framed_digest(raw_header, header, data_key, frame_length, plaintext):
+    """(sha1 hex, size) of the unsigned framed message with this header over the plaintext stream,
+    framed as the library's encryptor frames it: full frames while a whole frame remains, then a
+    final frame of what is left (possibly empty)."""
+    digest = hashlib.sha1(raw_header)
+    size = len(raw_header)
+    sequence_number = 1
+    while True:
+        chunk = _read_exactly(plaintext, frame_length)
+        final = len(chunk) < frame_length
+        frame, _rest = serialize_frame(algorithm=header.algorithm, plaintext=chunk, message_id=header.message_id,
+                                       data_encryption_key=data_key, frame_length=frame_length,
+                                       sequence_number=sequence_number, is_final_frame=final)
+        digest.update(frame)
+        size += len(frame)
+        if final:
+            return digest.hexdigest(), size
+        sequence_number += 1
+
+
+def _read_exactly(stream, length):
+    data = stream.read(length)
+    while len(data) < length:
+        more = stream.read(length - len(data))
+        if not more:
+            break
+        data += more
+    return data
 
 
 def _written_facts(header, out, checksums):

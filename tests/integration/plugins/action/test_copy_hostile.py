@@ -6,7 +6,10 @@ keys and context do not vouch for; whatever sits at dest is fetched back only as
 envelope of the task's plaintext could reach.
 """
 
+import grp
+import hashlib
 import os
+import pwd
 import subprocess
 
 
@@ -207,7 +210,7 @@ def test_dest_too_big_for_the_plaintext_is_never_fetched(playbook, kms_server, a
 def bounded_read():
     from ansible_collections.envelope.kms.plugins.action import copy  # pylint: disable=import-outside-toplevel
 
-    return copy.bounded_read_command, copy.parse_bounded_read
+    return copy.read_command, copy.parse_read
 
 
 def test_the_size_range_is_the_one_envelope_could_hold_accepts():
@@ -222,39 +225,54 @@ def test_the_size_range_is_the_one_envelope_could_hold_accepts():
             assert not envelope_could_hold(high + 1, size, frame, algorithm), (size, frame, algorithm)
 
 
-def run_read(path, low, high, inline_limit=1024 * 1024):
-    bounded_read_command, parse_bounded_read = bounded_read()
-    command = bounded_read_command(path, low, high, inline_limit)
-    completed = subprocess.run(["/bin/sh", "-c", command], capture_output=True, timeout=30, check=False)
-    return completed.returncode, parse_bounded_read(completed.stdout.decode())
+def run_read(entries, inline_limit=1024 * 1024, prefix_limit=64, name=None):
+    read_command, parse_read = bounded_read()
+    completed = subprocess.run(["/bin/sh", "-c", read_command(entries, inline_limit, prefix_limit, name)],
+                               capture_output=True, timeout=30, check=False)
+    return completed.returncode, parse_read(completed.stdout.decode(), len(entries)), completed.stdout
 
 
-def test_the_bounded_read_command(tmp_path):
+def test_the_read_command(tmp_path):
     """The shell command the action runs on the host: what it says about each kind of dest."""
-    bounded_read_command, parse_bounded_read = bounded_read()
-    small = write(str(tmp_path / "it's a \"file\" $(x).enc"), bytes(range(256)) * 3)
-    assert run_read(small, 700, 800) == (0, (768, bytes(range(256)) * 3))
+    _command, parse_read = bounded_read()
+    data = bytes(range(256)) * 3
+    small = write(str(tmp_path / "it's a \"file\" $(x).enc"), data)
+    os.chmod(small, 0o640)
+    rc, (read,), _out = run_read([(small, 700, 800)])
+    assert rc == 0 and (read.kind, read.size, read.content, read.prefix, read.link) == ("file", 768, data, None, False)
+    owner = pwd.getpwuid(os.getuid()).pw_name
+    assert read.attrs == ("-rw-r-----", owner, grp.getgrgid(os.getgid()).gr_name, str(os.getuid()), str(os.getgid()))
     # a size outside [low, high] is told without any content
-    assert run_read(small, 100, 700) == (0, (768, None))
-    assert run_read(small, 800, 900) == (0, (768, None))
-    # within the bounds but above the inline limit: the size only, the caller fetches
-    assert run_read(small, 700, 800, inline_limit=500) == (0, (768, None))
+    for low, high in ((100, 700), (800, 900)):
+        assert run_read([(small, low, high)])[1][0].content is None
+    # within the bounds but above the inline limit: its first bytes and its sha1, never the rest
+    rc, (read,), out = run_read([(small, 700, 800)], inline_limit=500, prefix_limit=64)
+    assert (read.content, read.prefix, read.sha1) == (None, data[:64], hashlib.sha1(data).hexdigest())
+    assert len(out) < 1000
     big = write(str(tmp_path / "big"), b"\0" * (3 * 1024 * 1024))
-    command = bounded_read_command(big, 100, 1000, 1024 * 1024)
-    completed = subprocess.run(["/bin/sh", "-c", command], capture_output=True, timeout=30, check=False)
-    assert len(completed.stdout) < 100, "a file too big for the envelope must not be read out"
-    assert parse_bounded_read(completed.stdout.decode()) == (3 * 1024 * 1024, None)
-    # no file, or not a regular file: nothing to compare with (and no hang on a FIFO)
-    assert run_read(str(tmp_path / "missing"), 0, 100) == (0, None)
+    rc, (read,), out = run_read([(big, 100, 1000)])
+    assert len(out) < 300, "a file too big for the envelope must not be read out"
+    assert (read.kind, read.size, read.content, read.prefix, read.sha1) == ("file", 3 * 1024 * 1024, None, None, None)
+    # no file, or not a regular file: nothing to compare with (and no hang on a FIFO); many in one command
     os.mkfifo(tmp_path / "fifo")
-    assert run_read(str(tmp_path / "fifo"), 0, 100) == (0, None)
-    assert run_read("/dev/zero", 0, 100) == (0, None)
-    assert run_read(str(tmp_path), 0, 100) == (0, None)
-    empty = write(str(tmp_path / "empty"), b"")
-    assert run_read(empty, 0, 100) == (0, (0, b""))
+    entries = [(str(tmp_path / "missing"), 0, 100), (str(tmp_path / "fifo"), 0, 100), ("/dev/zero", 0, 100),
+               (str(tmp_path), 0, 100), (write(str(tmp_path / "empty"), b""), 0, 100)]
+    rc, reads, _out = run_read(entries)
+    assert [read.kind for read in reads] == ["missing", "fifo", "device", "directory", "file"]
+    assert reads[4].content == b""
+    # a link is said to be one (its target is read); a directory with name means the file in it
+    os.symlink(small, tmp_path / "link")
+    assert run_read([(str(tmp_path / "link"), 700, 800)])[1][0].link is True
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    write(str(folder / "app.env"), b"abc")
+    (read,) = run_read([(str(folder), 0, 10)], name="app.env")[1]
+    assert (read.into_directory, read.kind, read.content) == (True, "file", b"abc")
+    (read,) = run_read([(str(folder / "app.env"), 0, 10)], name="app.env")[1]
+    assert (read.into_directory, read.content) == (False, b"abc")
     # output that is not ours (a broken shell, a login banner alone) is no answer
-    assert parse_bounded_read("") is None
-    assert parse_bounded_read("Welcome!\n") is None
+    assert [read.kind for read in parse_read("", 2)] == [None, None]
+    assert parse_read("Welcome!\n", 1)[0].kind is None
 
 
 # -- 6: sources that are not regular files
@@ -270,6 +288,8 @@ def test_sources_that_are_not_regular_files_are_refused_quickly(playbook, kms_se
         "Device": dict(src="/dev/null", dest=host_path(playbook, "null.enc")),
         "Directory": dict(src=folder, dest=host_path(playbook, "dir.enc")),
     }
+    # a directory src is a tree for copy (its files are checked one by one, a FIFO among them included)
+    os.mkfifo(os.path.join(folder, "inner-pipe"))
     tasks = [copy_task("Copy " + name, True, key_id="alias/app", **args) for name, args in cases.items()]
     tasks += [encrypt_task("Encrypt " + name, True, key_id="alias/app", src=args["src"],
                            dest=os.path.join(playbook.workdir, name + ".enc")) for name, args in cases.items()]
@@ -280,7 +300,7 @@ def test_sources_that_are_not_regular_files_are_refused_quickly(playbook, kms_se
                    "not a regular file")
     assert "is a FIFO" in run.result("Copy FIFO")["msg"]
     assert "is a device" in run.result("Copy Device")["msg"]
-    assert "is a directory" in run.result("Copy Directory")["msg"]
+    assert run.result("Copy Directory")["msg"] == f"src {os.path.join(folder, 'inner-pipe')} is a FIFO, not a regular file"
     for name, args in cases.items():
         assert not os.path.exists(args["dest"]), name
         assert not os.path.exists(os.path.join(playbook.workdir, name + ".enc")), name
