@@ -583,3 +583,55 @@ def test_hosts_that_did_not_copy_every_file_keep_the_previous_key_enabled(playbo
     assert key_state(kms, f"alias/{NAME}-v1") == "Disabled"
     assert key_state(kms, f"alias/{NAME}-v2") == "Enabled", "the current key is never the one disabled"
     assert_fleet(playbook, kms_server, THREE_HOSTS, v2_arn)
+
+
+def test_a_directory_src_is_every_file_below_it_each_idempotent_on_its_own(playbook, kms, kms_server):
+    """lifecycle_files entries whose src is a directory: with and without the trailing '/', every
+    file cached on its own (name--path), folders made with directory_mode, a re-run makes no data
+    key, a changed file one; rotate rewraps and redeploys them like any other file."""
+    playbook.set_hosts(["web1", "web2"])
+    tree = os.path.join(playbook.workdir, "files", "conf")
+    sources = {"a.env": "A=1\n", "sub/b.env": "B=2\n", "sub/deeper/c.env": "C=3\n"}
+    for relative, text in sources.items():
+        os.makedirs(os.path.dirname(os.path.join(tree, relative)), exist_ok=True)
+        with open(os.path.join(tree, relative), "w", encoding="utf-8") as handle:
+            handle.write(text)
+    files = [{"src": "conf", "dest": "{{ host_dir }}/etc", "mode": "0600", "directory_mode": "0750"},
+             {"name": "flat", "src": "conf/", "dest": "{{ host_dir }}/flat/"}]
+    site = write_site(playbook, lifecycle_files=files)
+
+    kms_server.start_recording()
+    playbook.run(site).assert_ok()
+    assert kms_server.kms_calls()["GenerateDataKey"] == 6  # 3 files x 2 entries, encrypted once for both hosts
+    cached = sorted(os.listdir(cache_dir(playbook)))
+    assert cached == ["conf--a.env", "conf--sub--b.env", "conf--sub--deeper--c.env",
+                      "flat--a.env", "flat--sub--b.env", "flat--sub--deeper--c.env"]
+    first_key = key_arn(kms, f"alias/{NAME}")
+    for host in ("web1", "web2"):
+        for below, prefix in (("etc/conf", "conf"), ("flat", "flat")):
+            for relative, text in sources.items():
+                path = host_file(playbook, host, f"{below}/{relative}")
+                assert decrypt_with_library(kms_server, [path])[0][1] == text, path
+                assert inspect_header(path).key_arns == (first_key,)
+                with open(os.path.join(cache_dir(playbook), prefix + "--" + relative.replace("/", "--")), "rb") as cache:
+                    assert cache.read() == open(path, "rb").read()
+        assert os.stat(host_file(playbook, host, "etc/conf/a.env")).st_mode & 0o777 == 0o600
+        for folder in ("etc", "etc/conf", "etc/conf/sub", "etc/conf/sub/deeper"):
+            assert os.stat(host_file(playbook, host, folder)).st_mode & 0o777 == 0o750, folder
+
+    kms_server.start_recording()
+    again = playbook.run(site).assert_ok()
+    assert again.changed("web1") == 0 and again.changed("web2") == 0
+    assert "GenerateDataKey" not in kms_server.kms_calls()
+
+    with open(os.path.join(tree, "sub", "b.env"), "w", encoding="utf-8") as handle:
+        handle.write("B=changed\n")
+    kms_server.start_recording()
+    playbook.run(site).assert_ok()
+    assert kms_server.kms_calls()["GenerateDataKey"] == 2  # the one file, in both entries
+    assert decrypt_with_library(kms_server, [host_file(playbook, "web2", "flat/sub/b.env")])[0][1] == "B=changed\n"
+
+    playbook.run(write_site(playbook, lifecycle_files=files, **rotation("r1"))).assert_ok()
+    second_key = key_arn(kms, f"alias/{NAME}")
+    assert second_key != first_key
+    assert inspect_header(host_file(playbook, "web1", "etc/conf/sub/deeper/c.env")).key_arns == (second_key,)
