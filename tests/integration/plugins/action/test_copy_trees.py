@@ -181,3 +181,25 @@ def test_a_big_envelope_is_proved_the_same_from_its_sha1_without_being_read_back
     fixed = playbook.run(tasks).assert_ok()
     assert fixed.changed() == 1
     assert plaintext_of(kms_server, dest) == open(src, "rb").read()
+
+
+def test_mode_preserve_takes_the_mode_of_src_and_a_link_loop_is_refused(playbook, kms_server, app_key):
+    src = write(os.path.join(playbook.workdir, "files", "keep", "app.env"), b"password=one\n")
+    os.chmod(src, 0o640)
+    single = host(playbook, "single.env")
+    tree = host(playbook, "tree")
+    tasks = [copy_task("One", src=src, dest=single, mode="preserve"),
+             copy_task("Tree", src=os.path.dirname(src) + "/", dest=tree + "/", mode="preserve")]
+    playbook.run(tasks).assert_ok()
+    assert stat.S_IMODE(os.stat(single).st_mode) == 0o640
+    assert stat.S_IMODE(os.stat(os.path.join(tree, "app.env")).st_mode) == 0o640
+    assert playbook.run(tasks).assert_ok().changed() == 0
+
+    looped = os.path.join(playbook.workdir, "files", "looped")
+    os.makedirs(os.path.join(looped, "sub"))
+    write(os.path.join(looped, "a.env"), b"a\n")
+    os.symlink(looped, os.path.join(looped, "sub", "back"))
+    kms_server.start_recording()
+    refused = playbook.run([dict(copy_task(src=looped, dest=host(playbook, "looped")), ignore_errors=True)])
+    assert "makes a loop" in refused.result("Copy")["msg"]
+    assert not kms_server.kms_calls() and not os.path.exists(host(playbook, "looped"))
