@@ -375,8 +375,15 @@ def controller_cases(cases, scene, app_key):
     base = {"key_id": ["alias/app"]}
     cases.add("copy: src missing", copy, {**base, "src": scene.missing, "dest": new("c1.enc")}, MISSING,
               created=[new("c1.enc")])
-    cases.add("copy: src a directory", copy, {**base, "src": scene.adir + "/", "dest": new("c2.enc")},
-              NOT_REGULAR + "|[Dd]irector", created=[new("c2.enc")])
+    # a directory src is a tree of files to encrypt: one that is not a regular file stops it all
+    holding = os.path.join(scene.dir, "tree-with-fifo")
+    os.makedirs(holding)
+    os.rename(scene.fifo(cases), os.path.join(holding, "pipe"))
+    cases.fifos[-1] = os.path.join(holding, "pipe")
+    cases.add("copy: src a directory holding a FIFO", copy, {**base, "src": holding + "/", "dest": new("c2.enc")},
+              NOT_REGULAR, created=[new("c2.enc")], fifo=True)
+    cases.add("copy: content with dest an existing directory", copy, {**base, "content": "x", "dest": scene.adir},
+              r"can not use content with a dir as dest", created=[os.path.join(scene.adir, "adir")])
     cases.add("copy: src a FIFO", copy, {**base, "src": scene.fifo(cases), "dest": new("c3.enc")}, NOT_REGULAR,
               created=[new("c3.enc")], fifo=True)
     cases.add("copy: src /dev/zero", copy, {**base, "src": "/dev/zero", "dest": new("c4.enc")}, NOT_REGULAR,
