@@ -209,7 +209,8 @@ class ActionModule(EncryptActionBase):
             frame_length=options["frame_length"],
         )
         if self._play_context.diff and result.get("changed"):
-            result["diff"] = self._diff(comparison, key_arns, desired, options, facts, (read.size, existing))
+            kept = _as_list(result.get("diff")) if comparison and comparison.same else []  # the file module's attributes
+            result["diff"] = self._diff(comparison, key_arns, desired, options, facts, (read.size, existing)) + kept
         return result
 
     @staticmethod
@@ -226,9 +227,12 @@ class ActionModule(EncryptActionBase):
         become user can read); a dest that is a FIFO, a device or a socket is refused."""
         ranges = [(entry["dest"], *envelope_size_range(entry["size"], options["frame_length"], options["algorithm"]))
                   for entry in entries]
-        output = self._low_level_execute_command(read_command(ranges, INLINE_READ_LIMIT, PREFIX_LIMIT, name),
-                                                 sudoable=True)
-        reads = parse_read(output["stdout"], len(entries)) if output["rc"] == 0 else [DestRead() for _entry in entries]
+        reads = []
+        for batch in read_batches(ranges):
+            output = self._low_level_execute_command(read_command(batch, INLINE_READ_LIMIT, PREFIX_LIMIT, name),
+                                                     sudoable=True)
+            # what the command said of each path holds even if it then failed (an entry it did not reach: kind None)
+            reads.extend(parse_read(output["stdout"], len(batch)))
         for entry, read in zip(entries, reads):
             if read.kind in SPECIAL_KINDS:
                 # copy would replace it with the envelope; never opened, never replaced (as for encrypt)
@@ -381,7 +385,10 @@ class ActionModule(EncryptActionBase):
             if outcome.get("failed"):
                 return dict(outcome, msg=f"{entry['dest']}: {outcome.get('msg', 'failed')}"), []
             changed = bool(outcome.get("changed"))
-            diffs = self._diff(comparison, key_arns, entry, options, comparison.facts, (read.size, None)) if diff and changed else []
+            diffs = []
+            if diff and changed:
+                diffs = self._diff(comparison, key_arns, entry, options, comparison.facts, (read.size, None))
+                diffs += _as_list(outcome.get("diff"))  # the file module's attributes
             return dict(dest=entry["dest"], changed=changed, encrypted=False), diffs
         local = os.path.join(scratch, entry["relative"])
         os.makedirs(os.path.dirname(local), exist_ok=True)
@@ -392,7 +399,7 @@ class ActionModule(EncryptActionBase):
             facts = self._encrypt(engine, entry, local, key_arns, options)
         if options["mode"] == "preserve":
             os.chmod(local, stat.S_IMODE(os.stat(entry["path"]).st_mode))  # copy keeps the scratch file's mode
-        reasons = list(comparison.reasons) if comparison else ["missing" if read.kind != "file" else "content"]
+        reasons = list(comparison.reasons) if comparison else ["content" if read.kind == "file" else read.kind or "unread"]
         diffs = self._diff(comparison, key_arns, entry, options, facts, (read.size, None)) if diff else []
         return dict(dest=entry["dest"], changed=True, encrypted=facts is not None, reasons=reasons), diffs
 
@@ -472,6 +479,12 @@ def _placeholder_at(path):
     return path
 
 
+def _as_list(diff):
+    if not diff:
+        return []
+    return list(diff) if isinstance(diff, list) else [diff]
+
+
 def _preserved_mode(desired):
     """mode=preserve: the mode of src on the controller (None for content: nothing to preserve)."""
     if desired.get("path") is None:
@@ -496,8 +509,10 @@ def _attributes_hold(read, options):
                 return False
         except EnvelopeError:
             return False
-    for wanted, names in ((options["owner"], read.attrs[1::2]), (options["group"], read.attrs[2::2])):
-        if wanted is not None and str(wanted) not in names:
+    # as the file module reads them: digits are a uid/gid, anything else a name
+    for wanted, name, number in ((options["owner"], read.attrs[1], read.attrs[3]),
+                                 (options["group"], read.attrs[2], read.attrs[4])):
+        if wanted is not None and str(wanted) != (number if str(wanted).isdigit() else name):
             return False
     return True
 
@@ -526,9 +541,24 @@ def envelope_size_range(plaintext_size, frame_length, algorithm):
     return min(low for low, _high in sizes) + shortest, max(high for _low, high in sizes) + longest
 
 
-def bounded_read_command(path, low, high, inline_limit, prefix_limit=PREFIX_LIMIT, name=None):
-    """A POSIX shell command that tells what is at path (one answer for one path): see read_command."""
-    return read_command([(path, low, high)], inline_limit, prefix_limit, name)
+# The shell function read_command calls once per path: r INDEX PATH LOW HIGH LIMIT PREFIX [PATH/NAME].
+# A path is only ever an operand after -- or a redirection, never an option; a file that cannot be
+# read says so for itself (none unreadable) and the others are still read.
+_READ_FUNCTION = (
+    'r() { m="echo ' + READ_MARKER + ' $1"; p=$2; '
+    'if [ -n "$7" ] && [ -d "$p" ]; then $m directory; p=$7; fi; '
+    'if [ -L "$p" ]; then $m link; fi; '
+    'if [ -f "$p" ]; then size=$(wc -c < "$p") || { $m none unreadable; return 0; }; $m size $size; '
+    '$m attrs $(ls -ldL -- "$p" | awk \'{print substr($1, 1, 10), $3, $4}\') $(ls -ldLn -- "$p" | awk \'{print $3, $4}\'); '
+    'if [ $size -ge $3 ] && [ $size -le $5 ]; then $m content; od -A n -v -t x1 -N $5 < "$p" || $m none unreadable; '
+    'elif [ $size -ge $3 ] && [ $size -le $4 ]; then $m prefix; od -A n -v -t x1 -N $6 < "$p" || $m none unreadable; '
+    'if command -v sha1sum > /dev/null 2>&1; then sum=$(sha1sum < "$p") && $m sha1 ${sum%% *}; fi; fi; '
+    'elif [ -d "$p" ]; then $m none directory; elif [ -p "$p" ]; then $m none fifo; '
+    'elif [ -c "$p" ] || [ -b "$p" ]; then $m none device; elif [ -S "$p" ]; then $m none socket; '
+    'elif [ -e "$p" ]; then $m none special; else $m none missing; fi; }'
+)
+# Paths per command: a shell command is one argument to sh -c, which Linux caps at 128 KiB.
+READ_BATCH_BYTES = 64 * 1024
 
 
 def read_command(entries, inline_limit, prefix_limit=PREFIX_LIMIT, name=None):
@@ -543,35 +573,29 @@ def read_command(entries, inline_limit, prefix_limit=PREFIX_LIMIT, name=None):
       ``content`` and the file as hex (od, POSIX); when low <= N <= high only, ``prefix`` and its
       first prefix_limit bytes as hex, then ``sha1 HEX`` (when the host has sha1sum);
     - ``none KIND`` when there is no regular file there, KIND being missing, directory, fifo,
-      device, socket or special (a FIFO or a device is never opened).
+      device, socket or special (a FIFO or a device is never opened), or unreadable.
 
-    Exits non-zero when a file cannot be read. Nothing of a file that no envelope of the plaintext
-    could be is ever read out."""
-    parts = []
+    Nothing of a file that no envelope of the plaintext could be is ever read out."""
+    calls = []
     for index, (path, low, high) in enumerate(entries):
-        mark = f"echo {READ_MARKER} {index}"
-        quoted = shlex.quote(path)
-        limit = min(int(high), int(inline_limit))
-        prelude = f"p={quoted}; "
-        if name is not None:
-            joined = shlex.quote(posixpath.join(path, name))
-            prelude += f'if [ -d "$p" ]; then {mark} directory; p={joined}; fi; '
-        parts.append(
-            prelude
-            + f'if [ -L "$p" ]; then {mark} link; fi; '
-            + f'if [ -f "$p" ]; then size=$(wc -c < "$p") || exit 1; {mark} size $size; '
-            + f'{mark} attrs $(ls -ldL "$p" | awk \'{{print substr($1, 1, 10), $3, $4}}\') '
-            + '$(ls -ldLn "$p" | awk \'{print $3, $4}\'); '
-            + f'if [ $size -ge {int(low)} ] && [ $size -le {limit} ]; then {mark} content; '
-            + f'od -A n -v -t x1 -N {limit} "$p" || exit 1; '
-            + f'elif [ $size -ge {int(low)} ] && [ $size -le {int(high)} ]; then {mark} prefix; '
-            + f'od -A n -v -t x1 -N {int(prefix_limit)} "$p" || exit 1; '
-            + f'if command -v sha1sum > /dev/null 2>&1; then sum=$(sha1sum < "$p") || exit 1; {mark} sha1 ${{sum%% *}}; fi; fi; '
-            + f'elif [ -d "$p" ]; then {mark} none directory; elif [ -p "$p" ]; then {mark} none fifo; '
-            + f'elif [ -c "$p" ] || [ -b "$p" ]; then {mark} none device; elif [ -S "$p" ]; then {mark} none socket; '
-            + f'elif [ -e "$p" ]; then {mark} none special; else {mark} none missing; fi'
-        )
-    return "; ".join(parts)
+        joined = posixpath.join(path, name) if name is not None else ""
+        calls.append(f"r {index} {shlex.quote(path)} {int(low)} {int(high)} {min(int(high), int(inline_limit))} "
+                     f"{int(prefix_limit)} {shlex.quote(joined)}")
+    return _READ_FUNCTION + "; " + "; ".join(calls)
+
+
+def read_batches(entries, limit=READ_BATCH_BYTES):
+    """entries cut into consecutive batches whose read_command stays under limit bytes."""
+    batch, size = [], 0
+    for entry in entries:
+        cost = len(shlex.quote(entry[0])) * 2 + 80
+        if batch and size + cost > limit:
+            yield batch
+            batch, size = [], 0
+        batch.append(entry)
+        size += cost
+    if batch:
+        yield batch
 
 
 @dataclass
@@ -636,8 +660,8 @@ def _fill(receiving, hex_words):
 
 def mode_bits(text):
     """Permission bits from ls's mode string ('-rw-r-----', 's'/'t' included); None if not one."""
-    if len(text) != 10:
-        return None
+    if len(text) != 10 or text[0] != "-":
+        return None  # not a regular file's mode string
     bits = 0
     for index, (char, value) in enumerate(zip(text[1:], (0o400, 0o200, 0o100, 0o40, 0o20, 0o10, 0o4, 0o2, 0o1))):
         special = {2: 0o4000, 5: 0o2000, 8: 0o1000}.get(index)

@@ -228,7 +228,7 @@ files:
       description: Whether a new envelope was made for it (a new data key).
       type: bool
     reasons:
-      description: Why it was written; C(missing), C(content), C(key), C(context), C(algorithm), C(frame_length) or C(invalid).
+      description: Why it was written; C(missing), C(unreadable), C(content), C(key), C(context), C(algorithm), C(frame_length) or C(invalid).
       type: list
       elements: str
       returned: when written

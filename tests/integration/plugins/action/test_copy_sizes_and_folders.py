@@ -46,11 +46,15 @@ def test_copy_diff_compares_like_with_like(playbook, app_key):
     assert (after["size"], after["plaintext_size"]) == (os.path.getsize(dest), len(LONGER))
 
     # the same plaintext, only the mode changes: its size is known on both sides
+    mode_before = f"{os.stat(dest).st_mode & 0o7777:04o}"
     moded = playbook.run([task("copy", "Copy", content=LONGER, dest=dest, key_id="alias/app", mode="0640")],
                          "--diff").assert_ok()
     assert moded.changed() == 1
     before, after = sides(moded.result("Copy")["diff"][0])
     assert before == after
+    # then the file module's own diff of what changed, as ansible.builtin.copy shows it
+    assert [(entry["before"].get("mode"), entry["after"].get("mode")) for entry in moded.result("Copy")["diff"][1:]
+            if isinstance(entry.get("before"), dict)] == [(mode_before, "0640")]
     assert (after["size"], after["plaintext_size"]) == (os.path.getsize(dest), len(LONGER))
 
     # not an envelope at dest: its size, nothing else is known of it

@@ -97,6 +97,16 @@ def test_a_directory_src_is_encrypted_file_by_file_with_one_data_key_per_changed
     flags = {os.path.basename(item["dest"]): item["encrypted"] for item in changed.result("Copy")["files"]}
     assert flags == {"app.env": False, "db.env": True, "deep.env": False, "alias.env": False}
 
+    # a FIFO where one envelope should be: refused before any data key, the other files untouched
+    fifo = os.path.join(dest, "conf", "sub", "deep.env")
+    os.unlink(fifo)
+    os.mkfifo(fifo)
+    before = snapshot(dest)
+    kms_server.start_recording()
+    refused = playbook.run([dict(tasks[0], ignore_errors=True)])
+    assert refused.result("Copy")["msg"] == f"dest {fifo} is a FIFO, not a regular file"
+    assert "GenerateDataKey" not in kms_server.kms_calls() and snapshot(dest) == before
+
 
 def test_a_trailing_slash_copies_the_contents(playbook, kms_server, app_key):
     src = make_tree(playbook.workdir)
