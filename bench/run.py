@@ -1,4 +1,5 @@
-"""make bench: the engine, the copy action, the role's KMS cost and envelope vars files, against peers in one run.
+"""make bench: the engine, the copy action (local and over ssh), the role's KMS cost and time, and envelope vars
+files, against peers in one run.
 
 Everything is a ratio against a peer measured on the same machine in the same run (the machine is
 shared and noisy), from the median of several rounds in which peers and ours alternate. One-off
@@ -6,14 +7,16 @@ set-up (the moto server, keys, plaintext files, the aws-encryption-cli venv) sta
 parts. Prints a table per section and a summary of the targets, and writes every number to
 .build/bench/results.json. bench/README.md explains each measurement and how to read the table.
 
-Usage: python bench/run.py [--big | --smoke] [--only engine,copy,role,profile,vars] [--rounds N] [--output PATH]
+Usage: python bench/run.py [--big | --smoke] [--only engine,copy,role,profile,vars,ssh] [--rounds N] [--output PATH]
 """
 
 import argparse
 import collections
+import contextlib
 import datetime
 import filecmp
 import glob
+import hashlib
 import json
 import os
 import platform
@@ -28,7 +31,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from tests.harness.kms_server import REGION, KmsServer  # noqa: E402  pylint: disable=wrong-import-position
-from tests.harness.playbook import COLLECTIONS_PATH, PlaybookRunner  # noqa: E402  pylint: disable=wrong-import-position
+from tests.harness.playbook import (  # noqa: E402  pylint: disable=wrong-import-position
+    COLLECTIONS_PATH, PlaybookRunner, PlaybookTimeout, run_bounded)
+from tests.harness.ssh_hosts import SshServer, missing_tools  # noqa: E402  pylint: disable=wrong-import-position
 
 BUILD = os.path.join(ROOT, ".build", "bench")
 WORK = os.path.join(BUILD, "work")
@@ -253,7 +258,12 @@ class EngineBench:
         report = dict(best_cli_frame=best_frame, cli_frame_sweep={str(k): v for k, v in sweep.items()}, sizes=[])
         for size in sizes:
             report["sizes"].append(self.run_size(size, cases))
-        report["analysis"] = self.analysis(sweep_plain, sweep_size)
+        try:
+            report["analysis"] = self.analysis(sweep_plain, sweep_size)
+        except RuntimeError as error:  # information only: the section's tables and targets stand without it
+            lines = [line for line in str(error).splitlines() if line.strip()]
+            report["analysis_error"] = lines[-1] if lines else str(error)
+            log(f"WARNING: the engine's 'why' analysis failed, left out: {report['analysis_error']}")
         return report
 
     def analysis(self, plaintext, size):
@@ -395,134 +405,267 @@ def engine_targets(size, by_key):
 
 
 # ---------------------------------------------------------------------------------------------
-# 2. envelope.kms.copy vs ansible.builtin.copy, whole ansible-playbook runs, local connection
+# 2. envelope.kms.copy vs ansible.builtin.copy, whole ansible-playbook runs: local connection here,
+# over ssh in section 6 (the same CopyBench); the role against a copy loop in section 3 (compare())
+
+RUN_TIMEOUT = 600  # s: a run that takes longer is killed and recorded as 'timeout'; the bench goes on
+COPY_PEERS = ("ansible.builtin.copy", "envelope.kms.copy")  # peer first, ours second
+DIR_FILES = 200  # files of SMALL_FILE_SIZE in the directory scenario (sections 2 and 6)
+DIR_FILES_SMOKE = 5
+
+
+class RunFailed(Exception):
+    """One ansible-playbook run failed (kind 'error') or was killed (kind 'timeout'); ``line``: one line saying why."""
+
+    def __init__(self, line, kind="error"):
+        super().__init__(line)
+        self.line = line
+        self.kind = kind
+
+
+def one_line(text, limit=200):
+    line = next((part.strip() for part in str(text).splitlines() if part.strip()), "")
+    return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
+def first_failure(run):
+    """The message of a failed run's first failed task (its first failed loop item's, for a loop), on one line."""
+    for name, hosts in run.tasks():
+        for host, result in hosts.items():
+            if not (result.get("failed") or result.get("unreachable")):
+                continue
+            items = [item for item in result.get("results") or [] if isinstance(item, dict) and item.get("failed")]
+            source = items[0] if items else result
+            message = one_line(source.get("msg") or source.get("module_stderr") or source.get("stderr") or "failed")
+            return f"{name!r} on {host}: {message}"
+    return f"rc={run.returncode}: {one_line(run.stderr.strip().splitlines()[-1] if run.stderr.strip() else 'no message')}"
+
+
+def timed_run(runner, playbook, extra_vars=None, timeout=RUN_TIMEOUT):
+    """(PlaybookRun, wall seconds) of one ansible-playbook run; RunFailed if it failed, printed no result or ran
+    longer than ``timeout`` (its process group is killed then; tests/harness/playbook.py run_bounded)."""
+    args = ["-e", json.dumps(extra_vars)] if extra_vars else []
+    os.sync()  # as in EngineBench.worker
+    started = time.perf_counter()
+    try:
+        run = run_bounded(runner, playbook, timeout=timeout, extra_args=args)
+    except PlaybookTimeout:
+        raise RunFailed(f"timeout: killed after {timeout} s", "timeout") from None
+    except AssertionError as error:  # no JSON document on stdout
+        raise RunFailed(one_line(str(error))) from None
+    elapsed = time.perf_counter() - started
+    if run.returncode != 0 or any(stats["failures"] or stats["unreachable"] for stats in run.stats.values()):
+        raise RunFailed(first_failure(run))
+    return run, elapsed
+
+
+def check_changed(run, hosts, expect_changed):
+    changed = {host: run.changed(host) for host in hosts}
+    if set(run.stats) != set(hosts) or any(bool(count) != expect_changed for count in changed.values()):
+        raise RunFailed(f"changed={changed} (hosts {sorted(run.stats)}), expected {'some' if expect_changed else 'none'}"
+                        " on every host")
+
+
+def compare(label, runner, peers, rounds, prepare, server, hosts, extra_vars=None, budget=None):
+    """Each round: for each of the two ``peers`` ({name: playbook}, the peer first, ours second; the order
+    alternates between rounds), ``prepare(peer, round_index)`` (empties the destinations, untimed; returns extra
+    vars or None), a first run that must change every host, then an idempotent re-run. Our runs are recorded by
+    moto's request recorder. A failed run ends the comparison; it is returned as ``error``. ``budget``: no next
+    round once a round took longer (seconds)."""
+    names = list(peers)
+    ours = names[1]
+    times = collections.defaultdict(list)
+    kms = {}
+    error = None
+    done = 0
+    note = ""
+    for round_index in range(rounds):
+        round_started = time.perf_counter()
+        for peer in names if round_index % 2 == 0 else list(reversed(names)):
+            variables = dict(extra_vars or {}, **(prepare(peer, round_index) or {}))
+            for run_kind, expect_changed in (("first run", True), ("re-run", False)):
+                if peer == ours:
+                    server.start_recording()
+                try:
+                    run, elapsed = timed_run(runner, peers[peer], variables)
+                    check_changed(run, hosts, expect_changed)
+                except RunFailed as failure:
+                    error = dict(peer=peer, run=run_kind, round=round_index + 1, kind=failure.kind,
+                                 message=failure.line)
+                    log(f"   {label}: {peer} {run_kind} (round {round_index + 1}) failed: {failure.line}")
+                    break
+                times[(peer, run_kind)].append(elapsed)
+                if peer == ours:
+                    kms[run_kind] = dict(server.kms_calls())
+            if error:
+                break
+        if error:
+            break
+        done += 1
+        round_seconds = time.perf_counter() - round_started
+        log(f"   {label}: round {done}/{rounds} done in {round_seconds:.0f} s (load average {os.getloadavg()[0]:.1f})")
+        if budget and done < rounds and round_seconds > budget:
+            note = f"{done} of {rounds} rounds: a round took {round_seconds:.0f} s (over {budget} s)"
+            log(f"   {label}: {note}")
+            break
+    results = []
+    for run_kind in ("first run", "re-run"):
+        builtin = median(times[(names[0], run_kind)])
+        mine = median(times[(ours, run_kind)])
+        failed = error and (error["run"] == run_kind or error["run"] == "first run")
+        results.append(dict(run=run_kind, builtin_median_seconds=builtin, envelope_median_seconds=mine,
+                            ratio=mine / builtin if builtin and mine and not failed else None,
+                            error=error if failed else None, kms_calls=kms.get(run_kind, {}),
+                            builtin_samples=times[(names[0], run_kind)], envelope_samples=times[(ours, run_kind)]))
+    return dict(peers=names, rounds=done, rounds_planned=rounds, note=note, error=error, results=results)
 
 
 class CopyBench:
+    """envelope.kms.copy vs ansible.builtin.copy on one host: local connection (section 2) or a host of the
+    SSH tier's sshd (section 6, ``runner`` an SshBenchRunner, ``owner`` the login user of the folders)."""
 
-    def __init__(self, server, key_arn, rounds):
+    def __init__(self, server, key_arn, rounds, name="copy", runner=None, host="localhost", owner=None):
         self.server = server
         self.key_arn = key_arn
-        self.rounds = rounds  # 0: 3 for the big file, 1 for the small files
-        self.folder = os.path.join(WORK, "copy")
+        self.rounds = rounds  # 0: each scenario's own default
+        self.folder = os.path.join(WORK, name)
         remove(self.folder)
         os.makedirs(self.folder)
-        self.runner = PlaybookRunner(self.folder, server.environment())
+        if runner is None:
+            runner = PlaybookRunner(self.folder, server.environment())
+            self.dest_root = os.path.join(self.folder, "hosts", host)
+        else:
+            runner = runner(self.folder)
+            self.dest_root = runner.roots[host]
+        self.runner = runner
+        self.host = host
+        self.owner = owner
+        self.report = dict(loadavg_at_start=os.getloadavg(), scenarios=[])
 
-    def playbook(self, name, module, args, loop=None):
+    def playbook(self, name, module, args, loop=None, become=False):
         task = {"name": "Copy", module: dict(args)}
         if module == "envelope.kms.copy":
             task[module]["key_id"] = "{{ bench_key_arn }}"
         if loop is not None:
             task["loop"] = loop
-        play = [{"name": "Bench", "hosts": "targets", "gather_facts": False, "tasks": [task]}]
-        return self.runner.write(json.dumps(play, indent=1), name=name)
+        play = {"name": "Bench", "hosts": "targets", "gather_facts": False, "tasks": [task]}
+        if become:
+            play["become"] = True
+        return self.runner.write(json.dumps([play], indent=1), name=name)
 
-    def timed(self, playbook, expect_changed, record_kms):
-        if record_kms:
-            self.server.start_recording()
-        os.sync()  # as in EngineBench.worker
-        started = time.perf_counter()
-        run = self.runner.run(playbook, extra_vars={"bench_key_arn": self.key_arn})
-        elapsed = time.perf_counter() - started
-        run.assert_ok()
-        changed = run.changed("localhost")
-        if bool(changed) != expect_changed:
-            raise RuntimeError(f"{playbook}: changed={changed}, expected {'some' if expect_changed else 'none'}")
-        calls = dict(self.server.kms_calls()) if record_kms else {}
-        return elapsed, calls
+    def fresh(self, path, owner):
+        remove(path)
+        os.makedirs(path)
+        if owner:
+            shutil.chown(path, owner, owner)
 
-    def scenario(self, label, rounds, make_playbook, dest_dir):
-        """Each round: for each peer (order alternating), a first run into an empty dest folder, then
-        an idempotent re-run."""
-        peers = {peer: make_playbook(peer) for peer in ("ansible.builtin.copy", "envelope.kms.copy")}
-        times = collections.defaultdict(list)
-        kms = {}
-        for round_index in range(rounds):
-            order = list(peers) if round_index % 2 == 0 else list(reversed(list(peers)))
-            for peer in order:
-                folder = dest_dir(peer)
-                remove(folder)
-                os.makedirs(folder)
-                ours = peer == "envelope.kms.copy"
-                first, first_calls = self.timed(peers[peer], True, ours)
-                again, again_calls = self.timed(peers[peer], False, ours)
-                times[(peer, "first run")].append(first)
-                times[(peer, "re-run")].append(again)
-                if ours:
-                    kms = {"first run": first_calls, "re-run": again_calls}
-            log(f"   {label}: round {round_index + 1}/{rounds} done "
-                f"(load average {os.getloadavg()[0]:.1f})")
-        results = []
-        for run_kind in ("first run", "re-run"):
-            builtin = median(times[("ansible.builtin.copy", run_kind)])
-            ours = median(times[("envelope.kms.copy", run_kind)])
-            results.append(dict(run=run_kind, builtin_median_seconds=builtin, envelope_median_seconds=ours,
-                                ratio=ours / builtin, kms_calls=kms.get(run_kind, {}),
-                                builtin_samples=times[("ansible.builtin.copy", run_kind)],
-                                envelope_samples=times[("envelope.kms.copy", run_kind)]))
-        for peer in peers:
-            remove(dest_dir(peer))
-        return results
+    def scenario(self, name, kind, count, size, rounds, args_for, targets, loop=None, become=False, budget=None):
+        """``args_for(folder)``: the task's arguments for a peer whose destination folder is ``folder``;
+        ``targets``: {run kind: highest ratio}. Never raises: a failure is the scenario's ``error``."""
+        log(f"-- {name}")
+        base = os.path.join(self.dest_root, "root") if become else self.dest_root  # root/: root's, 0700
+        folders = {peer: os.path.join(base, peer) for peer in COPY_PEERS}
+        entry = dict(name=name, kind=kind, size=size, count=count, become=become, targets=targets)
+        try:
+            peers = {peer: self.playbook(f"{kind}-{peer}.yml", peer, args_for(folders[peer]), loop, become)
+                     for peer in COPY_PEERS}
+            entry.update(compare(name, self.runner, peers, rounds,
+                                 lambda peer, _round: self.fresh(folders[peer], None if become else self.owner),
+                                 self.server, [self.host], extra_vars={"bench_key_arn": self.key_arn}, budget=budget))
+        except Exception as error:  # pylint: disable=broad-exception-caught  # the bench goes on
+            message = one_line(f"{type(error).__name__}: {error}")
+            log(f"   {name}: {message}")
+            entry.update(peers=list(COPY_PEERS), rounds=0, rounds_planned=rounds, note="", results=[],
+                         error=dict(peer="-", run="-", kind="error", message=message))
+        for folder in folders.values():
+            remove(folder)
+        self.report["scenarios"].append(entry)
 
-    def run(self, big_size, small_count):
-        host_dir = os.path.join(self.folder, "hosts", "localhost")
-        report = dict(loadavg_at_start=os.getloadavg(), scenarios=[])
+    def sources(self, count, folder="small"):
+        """``count`` random files of SMALL_FILE_SIZE: f0, f1... (the loop's) or f000... (a directory's)."""
+        sources = os.path.join(WORK, "copy-src", folder)
+        for index in range(count):
+            make_random_file(os.path.join(sources, f"f{index}" if folder == "small" else f"f{index:03d}"),
+                             SMALL_FILE_SIZE)
+        return sources
 
-        big = make_random_file(os.path.join(WORK, "copy-src", f"big-{big_size}"), big_size)
-        label = f"one {human_size(big_size)} file"
-        log(f"-- {label}")
-        rounds = self.rounds or 3
-        results = self.scenario(
-            label, rounds,
-            lambda peer: self.playbook(f"big-{peer}.yml", peer,
-                                       {"src": big, "dest": f"{host_dir}/{peer}/big", "mode": "0600"}),
-            lambda peer: os.path.join(host_dir, peer),
-        )
-        report["scenarios"].append(dict(name=label, kind="big", size=big_size, count=1, rounds=rounds,
-                                        results=results))
+    def big(self, size, rounds, targets, become=False, budget=None):
+        big = make_random_file(os.path.join(WORK, "copy-src", f"big-{size}"), size)
+        self.scenario(f"one {human_size(size)} file" + (" with become" if become else ""), "big", 1, size, rounds,
+                      lambda folder: {"src": big, "dest": f"{folder}/big", "mode": "0600"}, targets, become=become,
+                      budget=budget)
 
-        sources = os.path.join(WORK, "copy-src", "small")
-        for index in range(small_count):
-            make_random_file(os.path.join(sources, f"f{index}"), SMALL_FILE_SIZE)
-        label = f"{small_count} files of {human_size(SMALL_FILE_SIZE)} in a loop"
-        log(f"-- {label}")
-        rounds = self.rounds or 1  # each run already sums 50 (200) loop items
-        results = self.scenario(
-            label, rounds,
-            lambda peer: self.playbook(f"small-{peer}.yml", peer,
-                                       {"src": sources + "/f{{ item }}", "dest": f"{host_dir}/{peer}/f{{{{ item }}}}",
-                                        "mode": "0600"},
-                                       loop="{{ range(%d) | list }}" % small_count),
-            lambda peer: os.path.join(host_dir, peer),
-        )
-        report["scenarios"].append(dict(name=label, kind="small", size=SMALL_FILE_SIZE, count=small_count,
-                                        rounds=rounds, results=results))
-        return report
+    def loop(self, count, rounds, targets):
+        sources = self.sources(count)
+        self.scenario(f"{count} files of {human_size(SMALL_FILE_SIZE)} in a loop", "small", count, SMALL_FILE_SIZE,
+                      rounds, lambda folder: {"src": sources + "/f{{ item }}", "dest": folder + "/f{{ item }}",
+                                              "mode": "0600"},
+                      targets, loop="{{ range(%d) | list }}" % count)
+
+    def directory(self, count, rounds, targets):
+        sources = self.sources(count, f"dir-{count}")
+        self.scenario(f"{count} files of {human_size(SMALL_FILE_SIZE)} as one directory task", "dir", count,
+                      SMALL_FILE_SIZE, rounds, lambda folder: {"src": sources + "/", "dest": folder + "/",
+                                                               "mode": "0600"}, targets)
+
+    def run(self, big_size, small_count, dir_count):
+        """Section 2: the big file (3 rounds), the loop and the directory (1 round each: every run already sums
+        its files, at ~0.5 s of module runs each)."""
+        self.big(big_size, self.rounds or 3, {"first run": 1.15, "re-run": 0.6})
+        self.loop(small_count, self.rounds or 1, {"first run": 1.05, "re-run": 0.8})
+        self.directory(dir_count, self.rounds or 1, {"first run": 1.0, "re-run": 1.0})
+        return self.report
+
+
+def print_comparison(title, section, report, peer_label="builtin copy s", ours_label="envelope.kms.copy s",
+                     ratio_label="envelope.kms.copy / ansible.builtin.copy"):
+    """The table of CopyBench.report (or the role comparison's), then each target: the ratio, or the error."""
+    log("")
+    log(title)
+    rows = []
+    for scenario in report["scenarios"]:
+        rounds = str(scenario["rounds"]) + (f"/{scenario['rounds_planned']}"
+                                            if scenario["rounds"] != scenario["rounds_planned"] else "")
+        results = scenario["results"] or [dict(run="-", builtin_median_seconds=None, envelope_median_seconds=None,
+                                               ratio=None, error=scenario["error"], kms_calls={})]
+        for result in results:
+            calls = result["kms_calls"]
+            extra = "-"
+            if result["ratio"] is not None:
+                extra = (f"{(result['envelope_median_seconds'] - result['builtin_median_seconds']) / scenario['count']:+.2f}"
+                         + (" /file" if scenario["count"] > 1 else ""))
+            ratio = fmt(result["ratio"]) if not result["error"] else result["error"]["kind"]
+            kms_cells = [calls.get(action, 0) if result.get("envelope_samples") else "-"
+                         for action in ("GenerateDataKey", "Decrypt", "DescribeKey")]
+            rows.append([scenario["name"], result["run"], rounds, fmt(result["builtin_median_seconds"]),
+                         fmt(result["envelope_median_seconds"]), ratio, extra, *kms_cells])
+    print_table(["scenario", "run", "rounds", peer_label, ours_label, "ratio", "extra s", "GenerateDataKey", "Decrypt",
+                 "DescribeKey"], rows)
+    for scenario in report["scenarios"]:
+        error = scenario["error"]
+        if error:
+            log(f"   {scenario['name']}: {error['kind']} in {error['peer']} {error['run']}: {error['message']}")
+        if scenario["note"]:
+            log(f"   {scenario['name']}: {scenario['note']}")
+        for run_kind, wanted in scenario["targets"].items():
+            result = next((result for result in scenario["results"] if result["run"] == run_kind), None)
+            name = f"{scenario['name']}, {run_kind}: {ratio_label}"
+            failure = (result or {}).get("error") or error
+            if result is None or result["ratio"] is None:
+                verdict = target(section, name, failure["kind"] if failure else "-", f"<= {wanted}", False,
+                                 f"{failure['peer']} {failure['run']}: {failure['message']}" if failure else "")
+                log(f"   target {scenario['name']}, {run_kind}: <= {wanted}: {failure['kind'] if failure else '-'} "
+                    f"{verdict}")
+                continue
+            note = scenario["note"] + ("; " if scenario["note"] and failure else "") + (
+                f"{failure['peer']} {failure['run']}: {failure['kind']}" if failure else "")
+            verdict = target(section, name, result["ratio"], f"<= {wanted}", result["ratio"] <= wanted, note)
+            log(f"   target {scenario['name']}, {run_kind}: <= {wanted} x: {result['ratio']:.2f} {verdict}")
 
 
 def print_copy(report):
-    log("")
-    log("== 2. envelope.kms.copy vs ansible.builtin.copy: whole ansible-playbook runs, local connection "
-        "(median of the rounds, peers alternating)")
-    rows = []
-    for scenario in report["scenarios"]:
-        for result in scenario["results"]:
-            calls = result["kms_calls"]
-            extra = (result["envelope_median_seconds"] - result["builtin_median_seconds"]) / scenario["count"]
-            rows.append([scenario["name"], result["run"], scenario["rounds"], fmt(result["builtin_median_seconds"]),
-                         fmt(result["envelope_median_seconds"]), fmt(result["ratio"]),
-                         f"{extra:+.2f}" + (" /file" if scenario["count"] > 1 else ""),
-                         calls.get("GenerateDataKey", 0), calls.get("Decrypt", 0), calls.get("DescribeKey", 0)])
-    print_table(["scenario", "run", "rounds", "builtin copy s", "envelope.kms.copy s", "ratio", "extra s",
-                 "GenerateDataKey", "Decrypt", "DescribeKey"], rows)
-    for scenario in report["scenarios"]:
-        wanted = 1.3 if scenario["kind"] == "big" else 1.15
-        for result in scenario["results"]:
-            verdict = target("copy", f"{scenario['name']}, {result['run']}: envelope.kms.copy / ansible.builtin.copy",
-                             result["ratio"], f"<= {wanted}", result["ratio"] <= wanted)
-            log(f"   target {scenario['name']}, {result['run']}: <= {wanted} x builtin copy: "
-                f"{result['ratio']:.2f} {verdict}")
+    print_comparison("== 2. envelope.kms.copy vs ansible.builtin.copy: whole ansible-playbook runs, local connection "
+                     "(median of the rounds, peers alternating)", "copy", report)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -554,13 +697,15 @@ def bench_role(server, host_counts):
             }}],
         }]
         playbook = runner.write(json.dumps(play, indent=1), name="role.yml")
-        entry = dict(hosts=hosts, secrets=ROLE_SECRETS, runs={})
+        entry = dict(hosts=hosts, secrets=ROLE_SECRETS, runs={}, error=None)
         for run_kind in ("first run", "re-run"):
             server.start_recording()
-            started = time.perf_counter()
-            run = runner.run(playbook)
-            elapsed = time.perf_counter() - started
-            run.assert_ok()
+            try:
+                run, elapsed = timed_run(runner, playbook)
+            except RunFailed as failure:  # the bench goes on; the targets of this host count are MISS
+                entry["error"] = dict(run=run_kind, kind=failure.kind, message=failure.line)
+                log(f"   role with {hosts} host(s), {run_kind} failed: {failure.line}")
+                break
             calls = server.kms_calls()
             changed = sum(stats["changed"] for stats in run.stats.values())
             deployed = sum(1 for name in names for index in range(ROLE_SECRETS)
@@ -568,7 +713,8 @@ def bench_role(server, host_counts):
             entry["runs"][run_kind] = dict(seconds=elapsed, changed=changed, files_on_hosts=deployed,
                                            kms_calls=dict(calls), kms_total=sum(calls.values()))
         report.append(entry)
-        log(f"   role with {hosts} host(s) done")
+        if not entry["error"]:
+            log(f"   role with {hosts} host(s) done")
     return report
 
 
@@ -583,16 +729,104 @@ def print_role(report):
             rows.append([entry["hosts"], run_kind, calls.get("GenerateDataKey", 0), calls.get("Decrypt", 0),
                          calls.get("DescribeKey", 0), run["kms_total"], run["changed"],
                          f"{run['files_on_hosts']}/{entry['hosts'] * ROLE_SECRETS}", fmt(run["seconds"], 1)])
+        if entry.get("error"):
+            rows.append([entry["hosts"], entry["error"]["run"]] + ["-"] * 6 + [entry["error"]["kind"]])
     print_table(["hosts", "run", "GenerateDataKey", "Decrypt", "DescribeKey", "all KMS", "changed", "files on hosts",
                  "wall s"], rows)
     for entry in report:
-        first = entry["runs"]["first run"]["kms_calls"].get("GenerateDataKey", 0)
-        again = entry["runs"]["re-run"]["kms_calls"].get("GenerateDataKey", 0)
-        verdict = target("role", f"{entry['hosts']} hosts, first run: GenerateDataKey", first,
-                         f"<= {ROLE_SECRETS}", first <= ROLE_SECRETS)
-        log(f"   target {entry['hosts']} hosts, first run: GenerateDataKey <= {ROLE_SECRETS}: {first} {verdict}")
-        verdict = target("role", f"{entry['hosts']} hosts, re-run: GenerateDataKey", again, "0", again == 0)
-        log(f"   target {entry['hosts']} hosts, re-run: GenerateDataKey = 0: {again} {verdict}")
+        error = entry.get("error")
+        if error:
+            log(f"   {entry['hosts']} hosts: {error['kind']} in the {error['run']}: {error['message']}")
+        for run_kind, wanted, holds in (("first run", f"<= {ROLE_SECRETS}", lambda count: count <= ROLE_SECRETS),
+                                        ("re-run", "= 0", lambda count: count == 0)):
+            run = entry["runs"].get(run_kind)
+            if run is None:  # failed, or not reached after a failed first run
+                verdict = target("role", f"{entry['hosts']} hosts, {run_kind}: GenerateDataKey", error["kind"],
+                                 wanted.lstrip("= "), False, f"{error['run']}: {error['message']}")
+                log(f"   target {entry['hosts']} hosts, {run_kind}: GenerateDataKey {wanted}: {error['kind']} {verdict}")
+                continue
+            count = run["kms_calls"].get("GenerateDataKey", 0)
+            verdict = target("role", f"{entry['hosts']} hosts, {run_kind}: GenerateDataKey", count, wanted.lstrip("= "),
+                             holds(count))
+            log(f"   target {entry['hosts']} hosts, {run_kind}: GenerateDataKey {wanted}: {count} {verdict}")
+
+
+# 3, second part: the role's time against a plain ansible.builtin.copy loop of the same files to the same hosts
+
+ROLE_COMPARE_SECRETS = 3
+ROLE_COMPARE_HOSTS = 3
+ROLE_COMPARE_TARGET = 1.5  # the role <= 1.5 x the copy loop, first run and re-run
+ROLE_PEERS = ("ansible.builtin.copy loop", "envelope.kms.lifecycle role")
+
+
+def bench_role_vs_copy(server, ssh, rounds):
+    """The lifecycle role with 3 secrets (src files) on 3 hosts, against an ansible.builtin.copy loop of the same
+    3 plaintext files to the same hosts. Over the SSH tier's hosts with become and root-owned files as
+    tests/integration/ssh/test_ssh_role.py does, when ``ssh`` (an SshServer) is given; else local-connection
+    hosts as bench_role. Every round's first run has a name (so a key and a cache) of its own."""
+    folder = os.path.join(WORK, "role-vs-copy")
+    remove(folder)
+    os.makedirs(folder)
+    names = [f"web{index}" for index in range(1, ROLE_COMPARE_HOSTS + 1)]
+    if ssh:
+        runner = SshBenchRunner(folder, server.environment(), ssh)
+    else:
+        runner = PlaybookRunner(folder, dict(server.environment(), ANSIBLE_PIPELINING="1"))
+    runner.set_hosts(names)
+    roots = runner.roots if ssh else {name: os.path.join(folder, "hosts", name) for name in names}
+    files_dir = os.path.join(folder, "files")
+    os.makedirs(files_dir)
+    secrets = [f"secret-{index}.env" for index in range(ROLE_COMPARE_SECRETS)]
+    for index, secret in enumerate(secrets):
+        with open(os.path.join(files_dir, secret), "w", encoding="utf-8") as handle:
+            handle.write(f"SECRET_{index}={os.urandom(24).hex()}\n")
+    base = "{{ host_root }}/root" if ssh else "{{ host_dir }}"
+    ownership = {"owner": "root", "group": "root"} if ssh else {}
+    slug = {peer: peer.split()[0].replace("ansible.builtin.", "") for peer in ROLE_PEERS}  # copy, envelope.kms...
+    entries = [dict(src=secret, dest=f"{base}/{slug[ROLE_PEERS[1]]}/{secret}", mode="0640", **ownership)
+               for secret in secrets]
+    role_play = {"name": "Bench the lifecycle role", "hosts": "targets", "gather_facts": False,
+                 "roles": [{"role": "envelope.kms.lifecycle", "vars": {"lifecycle_files": entries}}]}
+    copy_play = {"name": "Bench a copy loop", "hosts": "targets", "gather_facts": False, "tasks": [{
+        "name": "Copy", "ansible.builtin.copy": dict(src="{{ item }}", dest=f"{base}/{slug[ROLE_PEERS[0]]}/{{{{ item }}}}",
+                                                     mode="0640", **ownership),
+        "loop": secrets}]}
+    if ssh:
+        role_play["become"] = copy_play["become"] = True
+    peers = {ROLE_PEERS[0]: runner.write(json.dumps([copy_play], indent=1), name="copy-loop.yml"),
+             ROLE_PEERS[1]: runner.write(json.dumps([role_play], indent=1), name="role.yml")}
+
+    def prepare(peer, round_index):
+        for root in roots.values():
+            path = os.path.join(root, "root", slug[peer]) if ssh else os.path.join(root, slug[peer])
+            remove(path)
+            os.makedirs(path)
+        if peer == ROLE_PEERS[1]:  # a key of its own and an empty cache: a first deploy
+            return {"lifecycle_name": f"bench-compare-{round_index + 1}",
+                    "lifecycle_cache_dir": os.path.join(folder, f"cache-{round_index + 1}")}
+        return None
+
+    name = (f"{ROLE_COMPARE_SECRETS} secrets x {ROLE_COMPARE_HOSTS} hosts, "
+            + ("ssh, become" if ssh else "local connection"))
+    log(f"-- {name}")
+    server.reset()
+    entry = dict(name=name, kind="role", count=ROLE_COMPARE_SECRETS * ROLE_COMPARE_HOSTS, ssh=bool(ssh),
+                 targets={"first run": ROLE_COMPARE_TARGET, "re-run": ROLE_COMPARE_TARGET})
+    try:
+        entry.update(compare(name, runner, peers, rounds, prepare, server, names))
+    except Exception as error:  # pylint: disable=broad-exception-caught  # the bench goes on
+        message = one_line(f"{type(error).__name__}: {error}")
+        log(f"   {name}: {message}")
+        entry.update(peers=list(ROLE_PEERS), rounds=0, rounds_planned=rounds, note="", results=[],
+                     error=dict(peer="-", run="-", kind="error", message=message))
+    return dict(loadavg_at_start=os.getloadavg(), scenarios=[entry])
+
+
+def print_role_vs_copy(report):
+    print_comparison(f"== 3b. The lifecycle role vs a plain ansible.builtin.copy loop of the same {ROLE_COMPARE_SECRETS} "
+                     f"files to the same {ROLE_COMPARE_HOSTS} hosts, pipelining (wall s, median of the rounds, peers "
+                     "alternating; KMS: the role's runs)", "role", report, peer_label="copy loop s", ours_label="role s",
+                     ratio_label="role / ansible.builtin.copy loop")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -851,6 +1085,80 @@ def print_vars(report):
 
 
 # ---------------------------------------------------------------------------------------------
+# 6. envelope.kms.copy vs ansible.builtin.copy over ssh: the SSH tier's sshd (tests/harness/ssh_hosts.py)
+
+SSH_HOST_PYTHON = "/usr/bin/python3"  # Debian's; envelope.kms.copy needs no library on the host
+SSH_BIG = 256 * MIB  # with --big too: the 1 GiB copy is section 2's
+SSH_BIG_BUDGET = 240  # s: no further round of the big file once a round took longer
+# ansible's default ssh_args, with master connections kept for the whole run (not 60 s): no run pays
+# for connecting because the one before it was long
+SSH_ARGS = "-C -o ControlMaster=auto -o ControlPersist=30m"
+
+
+def ssh_unavailable():
+    """Why the SSH tier's hosts cannot be used here, or None."""
+    missing = missing_tools()
+    if missing:
+        return f"the SSH tier needs {', '.join(missing)} (make system, as root)"
+    if os.geteuid() != 0:
+        return "the SSH tier creates its users and becomes them: run as root"
+    return None
+
+
+class SshBenchRunner(PlaybookRunner):
+    """PlaybookRunner whose hosts are the sshd's, each with its own folder ({{ host_root }}; ``roots``), hosts on
+    Debian's python3, pipelining on: the SSH tier's SshRunner (tests/integration/ssh/conftest.py)."""
+
+    def __init__(self, workdir, environment, ssh):
+        self.ssh = ssh
+        self.roots = {}
+        super().__init__(workdir, environment)
+
+    def set_hosts(self, hosts):
+        if hosts == ["localhost"]:  # PlaybookRunner's default
+            return
+        folders = [f"{os.path.basename(self.workdir)}-{host}" for host in hosts]
+        self.ssh.make_hosts(folders)
+        with open(self.inventory, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(self.ssh.inventory_lines(hosts, SSH_HOST_PYTHON, folders=folders)) + "\n")
+        self.roots = {host: self.ssh.host_root(folder) for host, folder in zip(hosts, folders)}
+
+    def env(self):
+        env = super().env()
+        env.pop("ANSIBLE_REMOTE_TEMP")  # the inventory's ansible_remote_tmp: a folder every user reaches
+        env.update({"ANSIBLE_PIPELINING": "1", "ANSIBLE_HOST_KEY_CHECKING": "0", "ANSIBLE_SSH_ARGS": SSH_ARGS,
+                    "ANSIBLE_SSH_CONTROL_PATH_DIR": self.ssh.control_dir})
+        return env
+
+
+def bench_ssh(server, key_arn, ssh, rounds, smoke, big):
+    """Section 6: CopyBench on one host of the sshd: the loop, the big file with become, the directory."""
+    def runner(folder):
+        made = SshBenchRunner(folder, server.environment(), ssh)
+        made.set_hosts(["h1"])
+        return made
+
+    bench = CopyBench(server, key_arn, rounds, name="ssh", runner=runner, host="h1", owner=ssh.login_user)
+    # one untimed run opens the master connection
+    timed_run(bench.runner, bench.runner.write(json.dumps([{"name": "Warm up", "hosts": "targets",
+                                                            "gather_facts": False,
+                                                            "tasks": [{"ansible.builtin.ping": {}}]}]),
+                                               name="warm-up.yml"))
+    bench.loop(5 if smoke else 200 if big else 50, rounds or 1, {"first run": 1.05, "re-run": 0.8})
+    bench.big(8 * MIB if smoke else SSH_BIG, rounds or 3, {"re-run": 1.0}, become=True, budget=SSH_BIG_BUDGET)
+    bench.directory(DIR_FILES_SMOKE if smoke else DIR_FILES, rounds or 1, {"first run": 1.0, "re-run": 1.0})
+    bench.report["login_user"] = ssh.login_user
+    bench.report["host_python"] = SSH_HOST_PYTHON
+    return bench.report
+
+
+def print_ssh(report):
+    print_comparison("== 6. envelope.kms.copy vs ansible.builtin.copy over ssh: the SSH tier's sshd on 127.0.0.1, one "
+                     f"host, login {report['login_user']}, pipelining, hosts on {report['host_python']} (median of "
+                     "the rounds, peers alternating)", "ssh", report)
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def summary():
@@ -863,18 +1171,45 @@ def summary():
     log(f"{held}/{len(TARGETS)} targets hold")
 
 
+def code_state():
+    """The commit and the changed files of the code under test (read-only git), to tell whether it changed
+    during the run: the collection is a link to this checkout, edited by others meanwhile."""
+    def git(*args):
+        completed = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        return completed.stdout.strip() if completed.returncode == 0 else None
+
+    status = git("status", "--porcelain", "--", "plugins", "roles")
+    digest = git("diff", "HEAD", "--", "plugins", "roles")
+    return dict(commit=git("rev-parse", "HEAD"), changed=status.splitlines() if status else [],
+                diff_sha256=hashlib.sha256((digest or "").encode()).hexdigest())
+
+
+def start_ssh(stack, sections):
+    """(SshServer started in ``stack``, None) or (None, why not) for the ssh section and the role comparison."""
+    if "ssh" not in sections and "role" not in sections:
+        return None, "not needed"
+    reason = ssh_unavailable()
+    if reason:
+        return None, reason
+    try:
+        return stack.enter_context(SshServer()), None
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as error:
+        return None, f"sshd did not start: {one_line(str(error))}"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--big", action="store_true",
-                        help="add 1 GiB to the engine sizes; 1 GiB copy; 200 small files; the role with 20 hosts; "
-                             "vars: inline !vault at 100 files in every round")
-    parser.add_argument("--only", default="engine,copy,role,profile,vars",
-                        help="comma-separated sections: engine, copy, role, profile, vars")
+                        help="add 1 GiB to the engine sizes; 1 GiB copy; 200 small files (local and ssh loops); the role "
+                             "with 20 hosts; vars: inline !vault at 100 files in every round")
+    parser.add_argument("--only", default="engine,copy,role,profile,vars,ssh",
+                        help="comma-separated sections: engine, copy, role, profile, vars, ssh")
     parser.add_argument("--smoke", action="store_true",
                         help="tiny sizes and one round: checks that the bench works (a few minutes), measures nothing")
     parser.add_argument("--rounds", type=int, default=0,
-                        help="rounds per measurement (default: engine 3; copy 3 big, 1 small; vars 3, inline !vault at "
-                             "100 files 1)")
+                        help="rounds per measurement (default: engine 3; copy 3 big, 1 loop, 1 directory; ssh 1 loop, "
+                             "3 big (fewer when a round takes over 240 s), 1 directory; role vs copy loop 3; vars 3, "
+                             "inline !vault at 100 files 1)")
     parser.add_argument("--output", default=os.path.join(BUILD, "results.json"))
     args = parser.parse_args(argv)
     sections = [section.strip() for section in args.only.split(",") if section.strip()]
@@ -890,6 +1225,7 @@ def main(argv=None):
         machine=dict(cpus=os.cpu_count(), platform=platform.platform(), python=platform.python_version(),
                      loadavg_at_start=os.getloadavg()),
         versions=package_versions(PYTHON, ["ansible-core", "aws-encryption-sdk", "cryptography", "boto3", "moto"]),
+        code_at_start=code_state(),
     )
     if cli_python:
         results["versions"]["cli_venv"] = package_versions(
@@ -897,12 +1233,13 @@ def main(argv=None):
     log(f"make bench: sections {', '.join(sections)}{' (big sizes)' if args.big else ''}; "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
 
-    with KmsServer() as server:
+    with KmsServer() as server, contextlib.ExitStack() as stack:
         import boto3  # pylint: disable=import-outside-toplevel
 
         kms = boto3.client("kms", endpoint_url=server.url, region_name=REGION, aws_access_key_id="testing",
                            aws_secret_access_key="testing")
         key_arn = kms.create_key(Description="make bench")["KeyMetadata"]["Arn"]
+        ssh, ssh_reason = start_ssh(stack, sections)
 
         section_seconds = results["section_seconds"] = {}
         if "engine" in sections:
@@ -918,15 +1255,20 @@ def main(argv=None):
             small_count = 5 if args.smoke else 200 if args.big else 50
             log("\n2. copy")
             section_started = time.perf_counter()
-            results["copy"] = CopyBench(server, key_arn, args.rounds).run(big_size, small_count)
+            results["copy"] = CopyBench(server, key_arn, args.rounds).run(
+                big_size, small_count, DIR_FILES_SMOKE if args.smoke else DIR_FILES)
             section_seconds["copy"] = time.perf_counter() - section_started
             print_copy(results["copy"])
         if "role" in sections:
             log("\n3. role")
             section_started = time.perf_counter()
             results["role"] = bench_role(server, (1, 2) if args.smoke else ROLE_HOSTS_BIG if args.big else ROLE_HOSTS)
-            section_seconds["role"] = time.perf_counter() - section_started
             print_role(results["role"])
+            if not ssh:
+                log(f"   the role vs a copy loop runs on local-connection hosts: {ssh_reason}")
+            results["role_vs_copy"] = bench_role_vs_copy(server, ssh, args.rounds or 3)
+            section_seconds["role"] = time.perf_counter() - section_started
+            print_role_vs_copy(results["role_vs_copy"])
             server.reset()
             key_arn = kms.create_key(Description="make bench")["KeyMetadata"]["Arn"]
         if "profile" in sections:
@@ -942,11 +1284,27 @@ def main(argv=None):
             results["vars"] = bench_vars(server, kms, args.rounds, args.smoke, args.big)
             section_seconds["vars"] = time.perf_counter() - section_started
             print_vars(results["vars"])
+        if "ssh" in sections:
+            log("\n6. ssh")
+            section_started = time.perf_counter()
+            try:
+                if not ssh:
+                    raise RunFailed(ssh_reason)
+                results["ssh"] = bench_ssh(server, key_arn, ssh, args.rounds, args.smoke, args.big)
+            except RunFailed as failure:  # the tier cannot run here: one line, nothing recorded
+                log(f"== 6. ssh: skipped: {failure.line}")
+            else:
+                print_ssh(results["ssh"])
+            section_seconds["ssh"] = time.perf_counter() - section_started
 
     summary()
     results["targets"] = TARGETS
     results["elapsed_seconds"] = time.perf_counter() - started
     results["machine"]["loadavg_at_end"] = os.getloadavg()
+    results["code_at_end"] = code_state()
+    if results["code_at_end"] != results["code_at_start"]:
+        log(f"NOTE: the code under test (plugins/, roles/) changed during the run: {results['code_at_start']['changed']} "
+            f"-> {results['code_at_end']['changed']}")
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as handle:
         json.dump(results, handle, indent=1, default=str)

@@ -235,6 +235,7 @@ def fixed_costs(spec, client):
 
     import botocore.session
     from ansible_collections.envelope.kms.plugins.module_utils.envelope import Engine
+    from ansible_collections.envelope.kms.plugins.module_utils._envelope import providers
 
     def timed(call):
         values = []
@@ -248,7 +249,7 @@ def fixed_costs(spec, client):
 
     return {
         # the ESDK's KMS provider config makes a botocore Session by default, even with our clients
-        "engine key provider set-up": timed(lambda: Engine(client)._encrypt_provider([spec["key_arn"]])),
+        "engine key provider set-up": timed(lambda: Engine(client)._provider(providers.encrypt_provider_spec([spec["key_arn"]]))),
         "botocore Session()": timed(botocore.session.Session),
         "botocore Session(include_builtin_handlers=False)": timed(
             lambda: botocore.session.Session(include_builtin_handlers=False)),
