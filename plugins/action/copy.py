@@ -209,8 +209,8 @@ class ActionModule(EncryptActionBase):
             frame_length=options["frame_length"],
         )
         if self._play_context.diff and result.get("changed"):
-            kept = _as_list(result.get("diff")) if comparison and comparison.same else []  # the file module's attributes
-            result["diff"] = self._diff(comparison, key_arns, desired, options, facts, (read.size, existing)) + kept
+            attributes = result.get("diff") if comparison and comparison.same else None
+            result["diff"] = self._diff(comparison, key_arns, desired, options, facts, (read.size, existing), attributes)
         return result
 
     @staticmethod
@@ -310,13 +310,13 @@ class ActionModule(EncryptActionBase):
             result["checksum"] = checksum
         return result
 
-    def _hand_over(self, source, desired, options, task_vars, args=None):
+    def _hand_over(self, source, desired, options, task_vars):
         """Run ansible.builtin.copy with our local ciphertext file (or tree), without its content diff."""
         task = self._task.copy()
         task.args = {name: options[name] for name in COPY_OPTIONS if options[name] is not None}
         if task.args.get("mode") == "preserve" and desired.get("path") is not None:
             task.args["mode"] = _preserved_mode(desired)  # src's mode, not the scratch file's
-        task.args.update(src=source, dest=desired["dest"], **(args or {}))
+        task.args.update(src=source, dest=desired["dest"])
         play_context = copy_module.copy(self._play_context)
         play_context.diff = False  # its diff would be of ciphertext; ours is below
         copy_action = self._shared_loader_obj.action_loader.get(
@@ -387,8 +387,8 @@ class ActionModule(EncryptActionBase):
             changed = bool(outcome.get("changed"))
             diffs = []
             if diff and changed:
-                diffs = self._diff(comparison, key_arns, entry, options, comparison.facts, (read.size, None))
-                diffs += _as_list(outcome.get("diff"))  # the file module's attributes
+                diffs = self._diff(comparison, key_arns, entry, options, comparison.facts, (read.size, None),
+                                   outcome.get("diff"))
             return dict(dest=entry["dest"], changed=changed, encrypted=False), diffs
         local = os.path.join(scratch, entry["relative"])
         os.makedirs(os.path.dirname(local), exist_ok=True)
@@ -403,9 +403,10 @@ class ActionModule(EncryptActionBase):
         diffs = self._diff(comparison, key_arns, entry, options, facts, (read.size, None)) if diff else []
         return dict(dest=entry["dest"], changed=True, encrypted=facts is not None, reasons=reasons), diffs
 
-    def _diff(self, comparison, key_arns, desired, options, new_facts, at_dest):
+    def _diff(self, comparison, key_arns, desired, options, new_facts, at_dest, attributes=None):
         """The envelope's metadata and sizes before and after (the old plaintext's size only when it
-        is the new one's: it is not decrypted for a diff); the plaintexts too with diff_plaintext."""
+        is the new one's: it is not decrypted for a diff); the plaintexts too with diff_plaintext;
+        then ``attributes``, the file module's diff when the envelope was kept."""
         dest_size = at_dest[0]
         before = {}
         if dest_size is not None:
@@ -421,7 +422,7 @@ class ActionModule(EncryptActionBase):
         diffs = [envelope_diff(desired["dest"], before, after)]
         if options["diff_plaintext"]:
             diffs.append(self._plaintext_diff(*at_dest, desired, key_arns))
-        return diffs
+        return diffs + _as_list(attributes)
 
     def _plaintext_diff(self, dest_size, existing, desired, key_arns):
         """Opt-in only (diff_plaintext): the old plaintext, decrypted in memory, against the new.
