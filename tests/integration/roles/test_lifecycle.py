@@ -588,8 +588,9 @@ def test_hosts_that_did_not_copy_every_file_keep_the_previous_key_enabled(playbo
 
 def test_a_directory_src_is_every_file_below_it_each_idempotent_on_its_own(playbook, kms, kms_server):
     """lifecycle_files entries whose src is a directory: with and without the trailing '/', every
-    file cached on its own (name--path), folders made with directory_mode, a re-run makes no data
-    key, a changed file one; rotate rewraps and redeploys them like any other file."""
+    file cached on its own (name--path), folders made with directory_mode (empty ones too, as
+    ansible.builtin.copy makes them), a re-run makes no data key, a changed file one; rotate
+    rewraps and redeploys them like any other file."""
     playbook.set_hosts(["web1", "web2"])
     tree = os.path.join(playbook.workdir, "files", "conf")
     sources = {"a.env": "A=1\n", "sub/b.env": "B=2\n", "sub/deeper/c.env": "C=3\n"}
@@ -597,6 +598,7 @@ def test_a_directory_src_is_every_file_below_it_each_idempotent_on_its_own(playb
         os.makedirs(os.path.dirname(os.path.join(tree, relative)), exist_ok=True)
         with open(os.path.join(tree, relative), "w", encoding="utf-8") as handle:
             handle.write(text)
+    os.makedirs(os.path.join(tree, "sub", "void"))
     files = [{"src": "conf", "dest": "{{ host_dir }}/etc", "mode": "0600", "directory_mode": "0750"},
              {"name": "flat", "src": "conf/", "dest": "{{ host_dir }}/flat/"}]
     site = write_site(playbook, lifecycle_files=files)
@@ -617,8 +619,9 @@ def test_a_directory_src_is_every_file_below_it_each_idempotent_on_its_own(playb
                 with open(os.path.join(cache_dir(playbook), prefix + "--" + relative.replace("/", "--")), "rb") as cache:
                     assert cache.read() == open(path, "rb").read()
         assert os.stat(host_file(playbook, host, "etc/conf/a.env")).st_mode & 0o777 == 0o600
-        for folder in ("etc", "etc/conf", "etc/conf/sub", "etc/conf/sub/deeper"):
+        for folder in ("etc", "etc/conf", "etc/conf/sub", "etc/conf/sub/deeper", "etc/conf/sub/void"):
             assert os.stat(host_file(playbook, host, folder)).st_mode & 0o777 == 0o750, folder
+        assert os.listdir(host_file(playbook, host, "flat/sub/void")) == []
 
     kms_server.start_recording()
     again = playbook.run(site).assert_ok()

@@ -33,3 +33,16 @@ def test_a_loop_a_file_and_a_missing_path_are_errors(tmp_path):
     for bad in (os.path.join(conf, "a.env"), str(tmp_path / "missing"), None):
         with pytest.raises(AnsibleFilterError, match="path of a directory"):
             tree_files(bad)
+
+
+def test_folders_are_those_copy_makes_empty_ones_too(tmp_path):
+    conf = make(str(tmp_path))
+    os.makedirs(os.path.join(conf, "sub", "void", "deeper"))
+    assert tree_files(conf, folders=True) == ["", "conf", "conf/linked", "conf/sub", "conf/sub/void", "conf/sub/void/deeper"]
+    assert tree_files(conf + "/", folders=True) == ["", "linked", "sub", "sub/void", "sub/void/deeper"]
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    assert tree_files(str(flat), folders=True) == []  # copy makes nothing for an empty directory
+    (flat / "only.env").write_text("x")
+    assert tree_files(str(flat) + "/", folders=True) == [""]
+    assert tree_files(str(flat), folders=True) == ["", "flat"]
