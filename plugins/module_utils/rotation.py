@@ -14,6 +14,7 @@ re-enabling on every run, and the module warns.
 
 from __future__ import annotations
 
+import os
 from collections import namedtuple
 
 from ansible_collections.envelope.kms.plugins.module_utils.kms import KmsInputError, supports_rotation
@@ -140,6 +141,18 @@ def plan_rotation(current, enabled, period=None, rotate_now=False):
         "on_demand_rotation_in_progress": in_progress or bool(rotate_now),
     }
     return RotationPlan(actions, before, after, period_unverified, bool(rotate_now) and in_progress)
+
+
+def custom_endpoint(params):
+    """Whether the client talks to an endpoint set by the user (an emulator, a VPC endpoint), not AWS's own."""
+    names = ("AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL", "AWS_URL", "EC2_URL")
+    return bool(params.get("endpoint_url") or any(os.environ.get(name) for name in names))
+
+
+def period_warning(key_arn, period):
+    """The warning for a plan whose period_unverified is set, against AWS's own endpoint."""
+    return (f"KMS did not report the rotation period of key {key_arn} (GetKeyRotationStatus without "
+            f"RotationPeriodInDays): taking it to be {period} days, as asked")
 
 
 def describe_action(action):

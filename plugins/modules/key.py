@@ -144,6 +144,25 @@ options:
       - This is no state of the key, so it never reports a change by itself.
     type: bool
     default: false
+  enable_key_rotation:
+    description:
+      - Whether automatic rotation of the key material is on (EnableKeyRotation, DisableKeyRotation), as
+        M(envelope.kms.key_rotation) sets it; the option of the same name of M(amazon.aws.kms_key).
+      - Not given, the key's rotation is left as it is and not read.
+      - Only symmetric encryption keys whose key material KMS generated can rotate. V(true) for any other key
+        is refused before any change (V(false) holds for them as it is), and so is a change of a multi-Region
+        replica's rotation, which follows its primary key.
+      - For O(state=present) only. Use M(envelope.kms.key_rotation) for on-demand rotation.
+    type: bool
+    version_added: 0.2.0
+  rotation_period_days:
+    description:
+      - Days between automatic rotations, 90 to 2560. Requires O(enable_key_rotation=true).
+      - Not given, KMS uses 365 days when this task turns rotation on, and an existing period is left as it is.
+      - When KMS does not report the current period (emulators such as moto), it is taken to match, as
+        M(envelope.kms.key_rotation) does.
+    type: int
+    version_added: 0.2.0
   pending_window_days:
     description:
       - With O(state=absent), the number of days KMS waits before it deletes the key, 7 to 30.
@@ -238,6 +257,12 @@ EXAMPLES = r"""
     key_id: "{{ new_key.key_id }}"
     alias: alias/app-secrets
 
+- name: A key whose material KMS rotates every 180 days
+  envelope.kms.key:
+    alias: alias/app-secrets
+    enable_key_rotation: true
+    rotation_period_days: 180
+
 - name: Schedule the deletion of the old key in 7 days
   envelope.kms.key:
     alias: alias/app-secrets-v1
@@ -323,6 +348,27 @@ key_spec:
   returned: when the key exists or would be created
   type: str
   sample: SYMMETRIC_DEFAULT
+key_rotation_enabled:
+  description: Whether automatic rotation is on (in check mode, would be), after the task.
+  returned: when O(enable_key_rotation) is given, O(state=present) and the key exists or would be created
+  type: bool
+  sample: true
+  version_added: 0.2.0
+rotation_period_days:
+  description:
+    - Days between automatic rotations after the task; null when rotation is off.
+    - Null too when KMS does not report the period and none was asked for (emulators such as moto).
+  returned: when O(enable_key_rotation) is given, O(state=present) and the key exists or would be created
+  type: int
+  sample: 180
+  version_added: 0.2.0
+next_rotation_date:
+  description: When KMS rotates the key material next (ISO 8601), as KMS reports it. Null when rotation is off, in check mode
+    for a change, and when KMS does not report it.
+  returned: when O(enable_key_rotation) is given, O(state=present) and the key exists or would be created
+  type: str
+  sample: "2025-07-18T15:24:12+00:00"
+  version_added: 0.2.0
 multi_region:
   description: Whether the key is a multi-Region key.
   returned: when the key exists or would be created
@@ -464,7 +510,19 @@ from ansible_collections.envelope.kms.plugins.module_utils.kms import (
     given_as_null,
     kms_client,
     normalize_alias,
+    rotation_status,
     unknown_key_warning,
+)
+from ansible_collections.envelope.kms.plugins.module_utils.rotation import (
+    NOT_ROTATING,
+    apply_rotation,
+    check_changeable,
+    check_rotatable,
+    custom_endpoint,
+    describe_action,
+    period_warning,
+    plan_rotation,
+    validate_request,
 )
 
 
@@ -489,7 +547,50 @@ def desired_state(params):
         xks_key_id=params["xks_key_id"],
         bypass_policy_lockout_safety_check=params["bypass_policy_lockout_safety_check"],
         pending_window_days=check_pending_window(params["pending_window_days"]),
+        enable_key_rotation=check_rotation_request(params),
+        rotation_period_days=params["rotation_period_days"],
     )
+
+
+def check_rotation_request(params):
+    """enable_key_rotation, checked with rotation_period_days before any call to KMS."""
+    enabled, period = params["enable_key_rotation"], params["rotation_period_days"]
+    if period is not None and not enabled:
+        raise KmsInputError("rotation_period_days requires enable_key_rotation=true")
+    if enabled is None:
+        return None
+    if params["state"] != "present":
+        raise KmsInputError("enable_key_rotation applies to state=present only")
+    validate_request(enabled, period)
+    return enabled
+
+
+def plan_key_rotation(module, client, desired, metadata, key_actions):
+    """(plan, GetKeyRotationStatus) for enable_key_rotation ((None, None) when not asked): checked
+    against the key, or against the key about to be created, before the first change to KMS."""
+    enabled, period = desired["enable_key_rotation"], desired["rotation_period_days"]
+    if enabled is None:
+        return None, None
+    if metadata is None:  # a key the plan creates
+        check_rotatable(predicted_metadata(key_actions) or {}, enabled, False)
+        return plan_rotation(NOT_ROTATING, enabled, period), NOT_ROTATING
+    with module_errors(module, f"Could not read the rotation status of key {metadata['Arn']}"):
+        can_rotate = check_rotatable(metadata, enabled, False)
+        status = rotation_status(client, metadata["Arn"]) if can_rotate else NOT_ROTATING
+        plan = plan_rotation(status, enabled, period)
+        check_changeable(metadata, plan)
+    if plan.period_unverified and not custom_endpoint(module.params):
+        warn(period_warning(metadata["Arn"], period))
+    return plan, status
+
+
+def apply_key_rotation(module, client, key_arn, plan):
+    """The plan's calls, then the status KMS reports (for the next rotation date)."""
+    for action in plan.actions:
+        with module_errors(module, f"Could not {describe_action(action)} for key {key_arn}"):
+            apply_rotation(client, key_arn, action)
+    with module_errors(module, f"Could not read the rotation status of key {key_arn}"):
+        return rotation_status(client, key_arn)
 
 
 def key_id_is_unknown(params):
@@ -556,6 +657,8 @@ def main():
             xks_key_id=dict(type="str", no_log=False),
             bypass_policy_lockout_safety_check=dict(type="bool", default=False, no_log=False),
             pending_window_days=dict(type="int", default=30),
+            enable_key_rotation=dict(type="bool"),
+            rotation_period_days=dict(type="int"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
         required_one_of=[["alias", "key_id"]],
@@ -572,6 +675,7 @@ def main():
         exit_unknown_key(module, client, desired)
     alias, present = desired["alias"], desired["state"] == "present"
     metadata, current, alias_target, actions = read_and_plan(module, client, desired)
+    rotation, status = plan_key_rotation(module, client, desired, metadata, actions) if present else (None, None)
 
     after = predict_key(current, actions)
     key_id = current["key_id"] if current else None
@@ -587,15 +691,40 @@ def main():
             module.fail_json_aws(exc, msg=f"Could not read key {key_id} back", key_id=key_id)
         after = managed_fields(final)
     metadata = metadata or predicted_metadata(actions)
+    rotation_changes, rotation_result = converge_rotation(module, client, metadata, rotation, status)
 
-    result = dict(changed=bool(actions), changes=[step[0] for step in actions], key_id=None, key_arn=None)
+    changes = [step[0] for step in actions] + rotation_changes
+    result = dict(changed=bool(changes), changes=changes, key_id=None, key_arn=None)
     if metadata:
-        result.update(key_result(metadata, after))
+        result.update(key_result(metadata, after), **rotation_result)
     if alias and present:
         result["previous_alias_target_key_id"] = alias_target
     if module._diff:
-        result["diff"] = dict(before=managed_fields(current), after=after)
+        result["diff"] = dict(before=dict(managed_fields(current), **rotation_fields(rotation, "before", current)),
+                              after=dict(after, **rotation_fields(rotation, "after", after)))
     module.exit_json(**result)
+
+
+def converge_rotation(module, client, metadata, plan, status):
+    """(changes, result fields) of enable_key_rotation, after its calls (none in check mode)."""
+    if plan is None or not metadata:
+        return [], {}
+    if plan.actions:
+        status = NOT_ROTATING if module.check_mode else apply_key_rotation(module, client, metadata["Arn"], plan)
+    enabled = plan.after["enabled"]
+    return [f"{name}_key_rotation" for name, _period in plan.actions], dict(
+        key_rotation_enabled=enabled,
+        rotation_period_days=plan.after["rotation_period_days"],
+        next_rotation_date=status["next_rotation_date"] if enabled else None,
+    )
+
+
+def rotation_fields(plan, side, fields):
+    """The rotation's managed fields for one side of the diff: none when not asked, or for no key."""
+    if plan is None or not fields:
+        return {}
+    return {"key_rotation_enabled": getattr(plan, side)["enabled"],
+            "rotation_period_days": getattr(plan, side)["rotation_period_days"]}
 
 
 if __name__ == "__main__":

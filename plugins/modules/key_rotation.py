@@ -159,8 +159,6 @@ rotations:
       sample: ON_DEMAND
 """
 
-import os
-
 from ansible.module_utils.common.warnings import warn
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
@@ -179,7 +177,9 @@ from ansible_collections.envelope.kms.plugins.module_utils.rotation import (
     apply_rotation,
     check_changeable,
     check_rotatable,
+    custom_endpoint,
     describe_action,
+    period_warning,
     plan_rotation,
     validate_request,
 )
@@ -193,12 +193,6 @@ def read_rotation(client, key_ref, check_mode, enabled, rotate_now):
         return NEW_KEY, True, NOT_ROTATING
     can_rotate = check_rotatable(metadata, enabled, rotate_now)
     return metadata, can_rotate, rotation_status(client, metadata["Arn"]) if can_rotate else NOT_ROTATING
-
-
-def custom_endpoint(module):
-    """Whether the client talks to an endpoint set by the user (an emulator, a VPC endpoint), not AWS's own."""
-    names = ("AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL", "AWS_URL", "EC2_URL")
-    return bool(module.params.get("endpoint_url") or any(os.environ.get(name) for name in names))
 
 
 def main():
@@ -229,11 +223,8 @@ def main():
     # `warnings` to exit_json, which ansible-core 2.19 reports as a deprecation on every warning.
     # AWS reports the period of every key with rotation on; emulators (moto) leave it out. Against a
     # custom endpoint that is expected and said in the result only, not as a warning on every run.
-    if plan.period_unverified and not custom_endpoint(module):
-        warn(
-            f"KMS did not report the rotation period of key {key_arn} (GetKeyRotationStatus without "
-            f"RotationPeriodInDays): taking it to be {period} days, as asked"
-        )
+    if plan.period_unverified and not custom_endpoint(module.params):
+        warn(period_warning(key_arn, period))
     if plan.rotation_in_progress:
         warn(
             f"An on-demand rotation of key {key_arn} started at {current['on_demand_rotation_start_date']} is still "

@@ -351,6 +351,67 @@ def test_bad_inputs_fail_clearly(playbook, kms):
     assert metadata_of(kms, rsa)["KeyState"] == "Enabled"
 
 
+def test_enable_key_rotation_on_create_then_unchanged_then_off(playbook, kms, kms_server):
+    """enable_key_rotation as amazon.aws kms_key has it: EnableKeyRotation right after CreateKey, one
+    GetKeyRotationStatus and no change on a re-run, DisableKeyRotation when turned off; check mode
+    and diff predict it; not given, the rotation is not even read."""
+    task = key_task(alias="rotated", enable_key_rotation=True, rotation_period_days=180)
+    checked = playbook.run([task], "--check", "--diff").assert_ok().result("Key")
+    assert checked["changes"] == ["create_key", "create_alias", "enable_key_rotation"]
+    assert checked["key_rotation_enabled"] is True and checked["rotation_period_days"] == 180
+    assert checked["diff"]["after"]["key_rotation_enabled"] is True and checked["diff"]["before"] == {}
+    assert not kms.list_keys()["Keys"]
+
+    kms_server.start_recording()
+    first, second = playbook.run_idempotent([task])
+    calls = kms_server.kms_calls()
+    created = first.result("Key")
+    assert created["changes"] == ["create_key", "create_alias", "enable_key_rotation"]
+    assert (created["key_rotation_enabled"], created["rotation_period_days"]) == (True, 180)
+    assert kms.get_key_rotation_status(KeyId=created["key_id"])["KeyRotationEnabled"] is True
+    again = second.result("Key")
+    assert again["changes"] == [] and again["key_rotation_enabled"] is True
+    # one read after EnableKeyRotation (the next rotation date), one on the re-run
+    assert calls["EnableKeyRotation"] == 1 and calls["GetKeyRotationStatus"] == 2
+
+    off = playbook.run([key_task(alias="rotated", enable_key_rotation=False)], "--diff").assert_ok().result("Key")
+    assert off["changes"] == ["disable_key_rotation"] and off["key_rotation_enabled"] is False
+    assert off["rotation_period_days"] is None
+    assert off["diff"]["before"]["key_rotation_enabled"] is True and off["diff"]["after"]["key_rotation_enabled"] is False
+    assert kms.get_key_rotation_status(KeyId=created["key_id"])["KeyRotationEnabled"] is False
+
+    kms_server.start_recording()
+    plain = playbook.run([key_task(alias="rotated", description="no rotation asked")]).assert_ok().result("Key")
+    assert "key_rotation_enabled" not in plain
+    assert "GetKeyRotationStatus" not in kms_server.kms_calls()
+
+
+def test_enable_key_rotation_refusals_come_before_any_change(playbook, kms):
+    """A key that cannot rotate (asked to create one, or an existing one) and bad periods fail with
+    one line and change nothing: no key, no alias, no description."""
+    hmac = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC", Description="mac")["KeyMetadata"]["KeyId"]
+    cases = {
+        "new RSA key": (dict(alias="rsa", key_spec="RSA_2048", key_usage="ENCRYPT_DECRYPT", enable_key_rotation=True),
+                        "cannot rotate"),
+        "existing HMAC key": (dict(key_id=hmac, description="changed", enable_key_rotation=True), "cannot rotate"),
+        "period too short": (dict(alias="short", enable_key_rotation=True, rotation_period_days=30),
+                             "rotation_period_days must be between 90 and 2560"),
+        "period without rotation": (dict(alias="p", rotation_period_days=180), "requires enable_key_rotation=true"),
+        "period with rotation off": (dict(alias="p", enable_key_rotation=False, rotation_period_days=180),
+                                     "requires enable_key_rotation=true"),
+        "absent": (dict(alias="gone", state="absent", enable_key_rotation=False), "state=present only"),
+    }
+    run = playbook.run([dict(key_task(label, **case[0]), ignore_errors=True) for label, case in cases.items()])
+    assert run.returncode == 0, run.stderr
+    for label, (_args, message) in cases.items():
+        result = run.result(label)
+        assert result["failed"] is True and message in result["msg"], (label, result["msg"])
+    assert [k["KeyId"] for k in kms.list_keys()["Keys"]] == [hmac]
+    assert not kms.list_aliases(KeyId=hmac)["Aliases"] and metadata_of(kms, hmac)["Description"] == "mac"
+    held = playbook.run([key_task("Off holds", key_id=hmac, enable_key_rotation=False)]).assert_ok().result("Off holds")
+    assert held["changed"] is False and held["key_rotation_enabled"] is False
+
+
 def test_origin_external_is_passed_to_kms_and_cannot_change(playbook, kms):
     task = key_task(alias="byok", origin="EXTERNAL", description="imported key material")
     first, second = playbook.run_idempotent([task])
