@@ -366,11 +366,11 @@ class Engine:
         wanted_context = normalize_context(encryption_context)
         with open_source(ciphertext, "cannot compare") as envelope:
             what = f"cannot compare {envelope.label}"
-            checked = self._prechecked(envelope.stream, envelope.size(), what, key_arns, wanted_context, algorithm,
-                                       frame_length)
+            checked = self._prechecked(envelope.stream, envelope.size(), what)
             if checked is None:
                 return Comparison(False, ("invalid",))
-            facts, header_length, reasons = checked
+            facts, header_length = checked
+            reasons = _metadata_differences(facts, key_arns, wanted_context, algorithm, frame_length)
             if reasons:
                 return Comparison(False, tuple(reasons), facts)
             with open_plaintext(plaintext) as expected:
@@ -394,12 +394,13 @@ class Engine:
         wanted_context = normalize_context(encryption_context)
         what = "cannot compare the envelope at dest"
         stream = io.BytesIO(prefix)
-        checked = self._prechecked(stream, size, what, key_arns, wanted_context, algorithm, frame_length)
+        checked = self._prechecked(stream, size, what)
         if checked is None:
             return None if len(prefix) < size else Comparison(False, ("invalid",))
-        facts, header_length, reasons = checked
+        facts, header_length = checked
         if header_length > len(prefix):
             return None
+        reasons = _metadata_differences(facts, key_arns, wanted_context, algorithm, frame_length)
         if reasons:
             return Comparison(False, tuple(reasons), facts)
         if algorithm_suite(facts.algorithm_id).signing_algorithm_info is not None or not facts.frame_length:
@@ -424,17 +425,16 @@ class Engine:
         same = digest[1] == size and digest[0] == str(sha1).lower()
         return Comparison(same, () if same else ("content",), facts, kms_calls=1)
 
-    def _prechecked(self, stream, size, what, key_arns, wanted_context, algorithm, frame_length):
-        """(facts, header length, differences from what is wanted) of the envelope header at the
-        start of ``stream``, with no KMS call; None when it is not a readable envelope header."""
+    def _prechecked(self, stream, size, what):
+        """(facts with ``size``, header length) of the envelope header at the start of ``stream``,
+        with no KMS call; None when it is not a readable envelope header."""
         try:
             facts, header_length = read_facts(stream, what, self._max_data_keys, self._max_frame_length)
         except EnvelopeError as error:
             if error.kind in _UNREADABLE_HEADER:
                 return None
             raise
-        facts = facts.with_size(size)
-        return facts, header_length, _metadata_differences(facts, key_arns, wanted_context, algorithm, frame_length)
+        return facts.with_size(size), header_length
 
     def _compare_content(self, envelope, expected, facts, policy, what):
         matcher = PlaintextMatcher(expected.stream)
