@@ -20,6 +20,7 @@ import copy as copy_module
 import hashlib
 import os
 import posixpath
+import re
 import shlex
 import shutil
 import stat
@@ -82,6 +83,7 @@ UNCHECKED_ATTRIBUTES = ("attributes", "seuser", "serole", "setype", "selevel")
 INLINE_READ_LIMIT = 1024 * 1024
 PREFIX_LIMIT = 16 * 1024
 READ_MARKER = "envelope.kms.copy:"
+SHA1_HEX = re.compile(r"[0-9a-fA-F]{40}")
 LOCAL_TRANSPORTS = ("local",)
 # What read_command says of a dest that is there but not a regular file (nor a directory).
 SPECIAL_KINDS = {"fifo": "a FIFO", "device": "a device", "socket": "a socket", "special": "a special file"}
@@ -553,7 +555,10 @@ _READ_FUNCTION = (
     '$m attrs $(ls -ldL -- "$p" | awk \'{print substr($1, 1, 10), $3, $4}\') $(ls -ldLn -- "$p" | awk \'{print $3, $4}\'); '
     'if [ $size -ge $3 ] && [ $size -le $5 ]; then $m content; od -A n -v -t x1 -N $5 < "$p" || $m none unreadable; '
     'elif [ $size -ge $3 ] && [ $size -le $4 ]; then $m prefix; od -A n -v -t x1 -N $6 < "$p" || $m none unreadable; '
-    'if command -v sha1sum > /dev/null 2>&1; then sum=$(sha1sum < "$p") && $m sha1 ${sum%% *}; fi; fi; '
+    'sum=; if command -v openssl > /dev/null 2>&1; then sum=$(openssl dgst -sha1 -r < "$p" 2> /dev/null) || sum=; '
+    'sum=${sum%% *}; case $sum in *[!0-9a-fA-F]*) sum= ;; esac; fi; '
+    'if [ -z "$sum" ] && command -v sha1sum > /dev/null 2>&1; then sum=$(sha1sum < "$p") || sum=; sum=${sum%% *}; fi; '
+    'if [ -n "$sum" ]; then $m sha1 $sum; fi; fi; '
     'elif [ -d "$p" ]; then $m none directory; elif [ -p "$p" ]; then $m none fifo; '
     'elif [ -c "$p" ] || [ -b "$p" ]; then $m none device; elif [ -S "$p" ]; then $m none socket; '
     'elif [ -e "$p" ]; then $m none special; else $m none missing; fi; }'
@@ -572,7 +577,8 @@ def read_command(entries, inline_limit, prefix_limit=PREFIX_LIMIT, name=None):
       followed) from ``ls -ld``;
     - ``size N`` when it is a regular file, then, when low <= N <= min(high, inline_limit),
       ``content`` and the file as hex (od, POSIX); when low <= N <= high only, ``prefix`` and its
-      first prefix_limit bytes as hex, then ``sha1 HEX`` (when the host has sha1sum);
+      first prefix_limit bytes as hex, then ``sha1 HEX`` (OpenSSL's, 2-3 times as fast as coreutils'
+      sha1sum on 256 MiB; sha1sum's when the host has no openssl; none without either);
     - ``none KIND`` when there is no regular file there, KIND being missing, directory, fifo,
       device, socket or special (a FIFO or a device is never opened), or unreadable.
 
@@ -639,7 +645,7 @@ def _take(read, what, rest):
         return True
     if what == "size" and len(rest) == 1 and rest[0].isdigit():
         read.kind, read.size = "file", int(rest[0])
-    elif what == "sha1" and len(rest) == 1:
+    elif what == "sha1" and len(rest) == 1 and SHA1_HEX.fullmatch(rest[0]):
         read.sha1 = rest[0].lower()
     elif what == "none" and len(rest) == 1:
         read.kind = rest[0]

@@ -1,6 +1,7 @@
 """envelope.kms.copy's read command (what is at each dest, in one shell command) and its attribute
 check, run with /bin/sh on this machine."""
 
+import hashlib
 import os
 import subprocess
 
@@ -78,3 +79,49 @@ def test_attributes_hold_reads_owner_and_group_as_the_file_module_does():
     assert misses == [False] * 8
     assert not _attributes_hold(DestRead(kind="file", attrs=("drwx------", "a", "b", "1", "2")), dict(NO_OPTIONS))
     assert not _attributes_hold(DestRead(kind="file"), dict(NO_OPTIONS))
+
+
+def tools_path(tmp_path, *tools):
+    """A PATH holding only the tools the read command needs, plus ``tools`` (openssl, sha1sum)."""
+    folder = tmp_path / ("bin-" + "-".join(tools))
+    folder.mkdir()
+    for tool in ("wc", "ls", "awk", "od") + tools:
+        found = next(os.path.join(d, tool) for d in os.environ["PATH"].split(os.pathsep) + ["/usr/bin", "/bin"]
+                     if os.access(os.path.join(d, tool), os.X_OK))
+        os.symlink(found, folder / tool)
+    return str(folder)
+
+
+@pytest.mark.parametrize("tools", [("openssl", "sha1sum"), ("openssl",), ("sha1sum",), ()])
+def test_the_sha1_of_a_big_file_is_openssls_else_sha1sums_else_none(tmp_path, tools):
+    data = os.urandom(300 * 1024)
+    (tmp_path / "big").write_bytes(data)
+    command = read_command([(str(tmp_path / "big"), 0, 1024 * 1024)], 1024, 64)  # above the inline limit: a prefix
+    completed = subprocess.run(["/bin/sh", "-c", command], capture_output=True, timeout=60, check=False,
+                               env={"PATH": tools_path(tmp_path, *tools)})
+    (read,) = parse_read(completed.stdout.decode(), 1)
+    assert read.kind == "file" and read.size == len(data) and read.prefix == data[:64]
+    assert read.sha1 == (hashlib.sha1(data).hexdigest() if tools else None)
+
+
+def test_a_sha1_line_that_is_no_sha1_is_ignored():
+    marker = "envelope.kms.copy: 0"
+    (read,) = parse_read(f"{marker} size 3\n{marker} sha1 *stdin\n", 1)
+    assert read.sha1 is None
+    (read,) = parse_read(f"{marker} size 3\n{marker} sha1 {'A' * 40}\n", 1)
+    assert read.sha1 == "a" * 40
+
+
+def test_an_openssl_that_prints_no_coreutils_line_leaves_it_to_sha1sum(tmp_path):
+    data = os.urandom(300 * 1024)
+    (tmp_path / "big").write_bytes(data)
+    tools = tools_path(tmp_path, "sha1sum", "cat")
+    fake = os.path.join(tools, "openssl")
+    with open(fake, "w", encoding="utf-8") as handle:
+        handle.write('#!/bin/sh\ncat > /dev/null; echo "SHA1(stdin)= 0123"\n')  # the format without -r
+    os.chmod(fake, 0o755)
+    command = read_command([(str(tmp_path / "big"), 0, 1024 * 1024)], 1024, 64)
+    completed = subprocess.run(["/bin/sh", "-c", command], capture_output=True, timeout=60, check=False,
+                               env={"PATH": tools})
+    (read,) = parse_read(completed.stdout.decode(), 1)
+    assert read.sha1 == hashlib.sha1(data).hexdigest()
