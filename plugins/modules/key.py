@@ -247,6 +247,18 @@ EXAMPLES = r"""
     custom_key_store_id: cks-1234567890abcdef0
     xks_key_id: bb8562717f809024
 
+- name: A key in a CloudHSM key store, which generates its key material
+  envelope.kms.key:
+    alias: alias/hsm-secrets
+    origin: AWS_CLOUDHSM
+    custom_key_store_id: cks-0123456789abcdef0
+
+- name: A key whose policy is meant to lock the caller out (the policy is in a file of its own)
+  envelope.kms.key:
+    alias: alias/break-glass
+    policy: "{{ lookup('ansible.builtin.file', 'policies/break-glass-only.json') }}"
+    bypass_policy_lockout_safety_check: true
+
 - name: Disable a key to find out what still uses it
   envelope.kms.key:
     key_id: 1234abcd-12ab-34cd-56ef-1234567890ab
@@ -356,8 +368,9 @@ key_rotation_enabled:
   version_added: 0.2.0
 rotation_period_days:
   description:
-    - Days between automatic rotations after the task; null when rotation is off.
-    - Null too when KMS does not report the period and none was asked for (emulators such as moto).
+    - Days between automatic rotations after the task.
+    - Null when automatic rotation is off, or when the endpoint does not report the period (some
+      emulators) and this run did not just set it, for example on an unchanged re-run.
   returned: when O(enable_key_rotation) is given, O(state=present) and the key exists or would be created
   type: int
   sample: 180
@@ -565,7 +578,7 @@ def check_rotation_request(params):
     return enabled
 
 
-def plan_key_rotation(module, client, desired, metadata, key_actions):
+def plan_key_rotation(module, client, desired, metadata, current, key_actions):
     """(plan, GetKeyRotationStatus) for enable_key_rotation ((None, None) when not asked): checked
     against the key, or against the key about to be created, before the first change to KMS."""
     enabled, period = desired["enable_key_rotation"], desired["rotation_period_days"]
@@ -573,12 +586,20 @@ def plan_key_rotation(module, client, desired, metadata, key_actions):
         return None, None
     if metadata is None:  # a key the plan creates
         check_rotatable(predicted_metadata(key_actions) or {}, enabled, False)
-        return plan_rotation(NOT_ROTATING, enabled, period), NOT_ROTATING
-    with module_errors(module, f"Could not read the rotation status of key {metadata['Arn']}"):
-        can_rotate = check_rotatable(metadata, enabled, False)
-        status = rotation_status(client, metadata["Arn"]) if can_rotate else NOT_ROTATING
-        plan = plan_rotation(status, enabled, period)
-        check_changeable(metadata, plan)
+        plan, status = plan_rotation(NOT_ROTATING, enabled, period), NOT_ROTATING
+    else:
+        with module_errors(module, f"Could not read the rotation status of key {metadata['Arn']}"):
+            can_rotate = check_rotatable(metadata, enabled, False)
+            status = rotation_status(client, metadata["Arn"]) if can_rotate else NOT_ROTATING
+            plan = plan_rotation(status, enabled, period)
+            check_changeable(metadata, plan)
+    after_state = predict_key(current, key_actions).get("key_state")
+    if plan.actions and after_state != "Enabled":
+        # KMS refuses EnableKeyRotation and DisableKeyRotation for a key that is not enabled
+        module.fail_json(msg=f"enable_key_rotation={enabled} would change the rotation of a key left {after_state} "
+                             "(KMS changes the rotation of enabled keys only): change it with enabled=true first")
+    if metadata is None:
+        return plan, status
     if plan.period_unverified and not custom_endpoint(module.params):
         warn(period_warning(metadata["Arn"], period))
     return plan, status
@@ -675,7 +696,7 @@ def main():
         exit_unknown_key(module, client, desired)
     alias, present = desired["alias"], desired["state"] == "present"
     metadata, current, alias_target, actions = read_and_plan(module, client, desired)
-    rotation, status = plan_key_rotation(module, client, desired, metadata, actions) if present else (None, None)
+    rotation, status = plan_key_rotation(module, client, desired, metadata, current, actions) if present else (None, None)
 
     after = predict_key(current, actions)
     key_id = current["key_id"] if current else None

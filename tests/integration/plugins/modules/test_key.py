@@ -390,6 +390,9 @@ def test_enable_key_rotation_refusals_come_before_any_change(playbook, kms):
     """A key that cannot rotate (asked to create one, or an existing one) and bad periods fail with
     one line and change nothing: no key, no alias, no description."""
     hmac = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC", Description="mac")["KeyMetadata"]["KeyId"]
+    rotating = kms.create_key(Description="rotating")["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName="alias/on", TargetKeyId=rotating)
+    kms.enable_key_rotation(KeyId=rotating)
     cases = {
         "new RSA key": (dict(alias="rsa", key_spec="RSA_2048", key_usage="ENCRYPT_DECRYPT", enable_key_rotation=True),
                         "cannot rotate"),
@@ -400,14 +403,20 @@ def test_enable_key_rotation_refusals_come_before_any_change(playbook, kms):
         "period with rotation off": (dict(alias="p", enable_key_rotation=False, rotation_period_days=180),
                                      "requires enable_key_rotation=true"),
         "absent": (dict(alias="gone", state="absent", enable_key_rotation=False), "state=present only"),
+        # KMS changes the rotation of enabled keys only: refused before CreateKey, not after DisableKey
+        "new disabled key": (dict(alias="off", enabled=False, enable_key_rotation=True), "change it with enabled=true first"),
+        "disabling it too": (dict(key_id="alias/on", enabled=False, enable_key_rotation=False),
+                             "change it with enabled=true first"),
     }
     run = playbook.run([dict(key_task(label, **case[0]), ignore_errors=True) for label, case in cases.items()])
     assert run.returncode == 0, run.stderr
     for label, (_args, message) in cases.items():
         result = run.result(label)
         assert result["failed"] is True and message in result["msg"], (label, result["msg"])
-    assert [k["KeyId"] for k in kms.list_keys()["Keys"]] == [hmac]
+    assert sorted(k["KeyId"] for k in kms.list_keys()["Keys"]) == sorted([hmac, rotating])
     assert not kms.list_aliases(KeyId=hmac)["Aliases"] and metadata_of(kms, hmac)["Description"] == "mac"
+    assert metadata_of(kms, rotating)["KeyState"] == "Enabled"
+    assert kms.get_key_rotation_status(KeyId=rotating)["KeyRotationEnabled"] is True
     held = playbook.run([key_task("Off holds", key_id=hmac, enable_key_rotation=False)]).assert_ok().result("Off holds")
     assert held["changed"] is False and held["key_rotation_enabled"] is False
 
