@@ -79,6 +79,9 @@ options:
           encryption_context_equals:
             description:
               - The request's encryption context must be exactly these pairs.
+              - Files under a signing algorithm suite (the ESDK's default outside this collection) carry one more
+                pair, C(aws-crypto-public-key), in the context the SDK sends to KMS, so an equals constraint
+                without it never matches them; use O(grants[].constraints.encryption_context_subset) for those.
             type: dict
           encryption_context_subset:
             description:

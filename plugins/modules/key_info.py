@@ -96,16 +96,31 @@ EXAMPLES = r"""
     msg: "{{ app_key['keys'][0].key_id }} rotation: {{ app_key['keys'][0].rotation.enabled }}"
   when: app_key['keys'] | length > 0
 
-- name: All customer managed keys of a project, without policies
+- name: All customer managed keys of a project, without policies and grants (no ListGrants per key)
   envelope.kms.key_info:
     tags:
       project: billing
     include_policy: false
+    include_grants: false
   register: billing_keys
+
+- name: Who may use the app key through grants
+  envelope.kms.key_info:
+    key_id: alias/app-secrets
+    include_policy: false
+  register: app_grants
+
+- name: Show each grant's name, grantee and operations
+  ansible.builtin.debug:
+    msg: "{{ item.name }}: {{ item.grantee_principal }} may {{ item.operations | join(', ') }}"
+  loop: "{{ app_grants['keys'][0].grants }}"
+  loop_control:
+    label: "{{ item.name }}"
 
 - name: Every alias of the account and region, like aws kms list-aliases
   envelope.kms.key_info:
     include_policy: false
+    include_grants: false
   register: everything
 
 - name: Print alias to key mapping

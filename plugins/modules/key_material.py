@@ -130,6 +130,12 @@ EXAMPLES = r"""
     wrapping_key_spec: RSA_4096
     valid_to: "2026-06-30T00:00:00Z"
 
+- name: Import the same key material again after restoring it from a backup (a change on every run)
+  envelope.kms.key_material:
+    key_id: alias/byok-secrets
+    key_material: "{{ vault_byok_key_material_b64 }}"
+    force: true
+
 - name: Make the key unusable at once by deleting its key material (import it again to restore it)
   envelope.kms.key_material:
     key_id: alias/byok-secrets

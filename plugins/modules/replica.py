@@ -35,8 +35,9 @@ options:
   replica_region:
     description:
       - The AWS region of the replica, for example V(us-west-2).
-      - It must differ from the region of the primary key, unless O(primary=true) made, or is
-        making, the key there the primary.
+      - Usually not the region of the primary key. When it is (for example on a re-run after
+        O(primary=true) moved the primary there), the task gives that primary key its O(description),
+        O(policy) and O(tags), and O(state=absent) is refused (use M(envelope.kms.key) to delete a primary key).
     type: str
     required: true
   description:
@@ -134,6 +135,23 @@ EXAMPLES = r"""
 - name: Show the replica's ARN
   ansible.builtin.debug:
     msg: "{{ west.key_arn }} replicates {{ west.primary_key_arn }}"
+
+- name: Add a tag to the replica, keeping the tags it has
+  envelope.kms.replica:
+    key_id: alias/app-secrets
+    region: us-east-1
+    replica_region: us-west-2
+    tags:
+      dr: standby
+    purge_tags: false
+
+- name: A replica whose policy is meant to lock the caller out (the policy is in a file of its own)
+  envelope.kms.replica:
+    key_id: alias/app-secrets
+    region: us-east-1
+    replica_region: ap-southeast-2
+    policy: "{{ lookup('ansible.builtin.file', 'policies/break-glass-only.json') }}"
+    bypass_policy_lockout_safety_check: true
 
 - name: Make the us-west-2 replica the primary key
   envelope.kms.replica:

@@ -80,6 +80,18 @@ def test_create_check_mode_idempotence_tags_and_absent(playbook, kms_server, kms
     assert same.result("Same")["changed"] is False
     assert same.result("Same")["primary_key_arn"] == primary["key_arn"]
 
+    # key_info shows the primary and its replicas, from either region.
+    info = playbook.run([
+        {"name": f"Info {where}", "envelope.kms.key_info": {
+            "key_id": arn, "region": region, "include_policy": False, "include_grants": False}}
+        for where, arn, region in (("east", primary["key_arn"], REGION), ("west", result["key_arn"], WEST))]).assert_ok()
+    for where in ("east", "west"):
+        found = info.result(f"Info {where}")["keys"]
+        assert len(found) == 1 and found[0]["multi_region"] is True, where
+        configuration = found[0]["multi_region_configuration"]
+        assert configuration["primary_key"] == {"arn": primary["key_arn"], "region": REGION}, where
+        assert configuration["replica_keys"] == [{"arn": result["key_arn"], "region": WEST}], where
+
     # Change the tags (purged by default), then keep extra ones with purge_tags=false.
     retag = playbook.run([replica_task("Retag", tags={"team": "billing"}), replica_task(
         "Add", tags={"cost": "42"}, purge_tags=False)], "--diff").assert_ok()
