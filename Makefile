@@ -58,7 +58,7 @@ build: setup
 	$(BIN)/ansible-galaxy collection build --force --output-path .build/dist .
 
 # Benchmarks against peers (not part of `make test`): prints a table, writes .build/bench/results.json.
-# About 45 minutes on 2 cores (copy 11, role 4, vars 8, ssh 17 with the sshd of `make system`, engine and profile 3);
+# About 35 minutes on 2 cores (copy 8, role 4, vars 8, ssh 8 with the sshd of `make system`, engine and profile 3);
 # BIG=1 (about 85 minutes) adds 1 GiB to the engine sizes, copies 1 GiB and 200 small files.
 # See bench/README.md.
 bench: setup
