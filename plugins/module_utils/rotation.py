@@ -17,7 +17,8 @@ from __future__ import annotations
 import os
 from collections import namedtuple
 
-from ansible_collections.envelope.kms.plugins.module_utils.kms import KmsInputError, supports_rotation
+from ansible_collections.envelope.kms.plugins.module_utils.errors import module_errors
+from ansible_collections.envelope.kms.plugins.module_utils.kms import KmsInputError, rotation_status, supports_rotation
 
 MIN_PERIOD_DAYS = 90
 MAX_PERIOD_DAYS = 2560
@@ -141,6 +142,23 @@ def plan_rotation(current, enabled, period=None, rotate_now=False):
         "on_demand_rotation_in_progress": in_progress or bool(rotate_now),
     }
     return RotationPlan(actions, before, after, period_unverified, bool(rotate_now) and in_progress)
+
+
+def read_plan(client, metadata, enabled, period=None, rotate_now=False):
+    """(can_rotate, GetKeyRotationStatus, plan) for an existing key, checked: KmsInputError when the
+    request needs a key that can rotate, or changes one whose rotation is not managed through it."""
+    can_rotate = check_rotatable(metadata, enabled, rotate_now)
+    status = rotation_status(client, metadata["Arn"]) if can_rotate else NOT_ROTATING
+    plan = plan_rotation(status, enabled, period, rotate_now)
+    check_changeable(metadata, plan)
+    return can_rotate, status, plan
+
+
+def apply_plan(module, client, key_arn, plan):
+    """The plan's KMS calls in order; one that fails fails the module, naming what it was doing."""
+    for action in plan.actions:
+        with module_errors(module, f"Could not {describe_action(action)} for key {key_arn}"):
+            apply_rotation(client, key_arn, action)
 
 
 def custom_endpoint(params):

@@ -528,13 +528,12 @@ from ansible_collections.envelope.kms.plugins.module_utils.kms import (
 )
 from ansible_collections.envelope.kms.plugins.module_utils.rotation import (
     NOT_ROTATING,
-    apply_rotation,
-    check_changeable,
+    apply_plan,
     check_rotatable,
     custom_endpoint,
-    describe_action,
     period_warning,
     plan_rotation,
+    read_plan,
     validate_request,
 )
 
@@ -589,10 +588,7 @@ def plan_key_rotation(module, client, desired, metadata, current, key_actions):
         plan, status = plan_rotation(NOT_ROTATING, enabled, period), NOT_ROTATING
     else:
         with module_errors(module, f"Could not read the rotation status of key {metadata['Arn']}"):
-            can_rotate = check_rotatable(metadata, enabled, False)
-            status = rotation_status(client, metadata["Arn"]) if can_rotate else NOT_ROTATING
-            plan = plan_rotation(status, enabled, period)
-            check_changeable(metadata, plan)
+            _can_rotate, status, plan = read_plan(client, metadata, enabled, period)
     after_state = predict_key(current, key_actions).get("key_state")
     if plan.actions and after_state != "Enabled":
         # KMS refuses EnableKeyRotation and DisableKeyRotation for a key that is not enabled
@@ -607,9 +603,7 @@ def plan_key_rotation(module, client, desired, metadata, current, key_actions):
 
 def apply_key_rotation(module, client, key_arn, plan):
     """The plan's calls, then the status KMS reports (for the next rotation date)."""
-    for action in plan.actions:
-        with module_errors(module, f"Could not {describe_action(action)} for key {key_arn}"):
-            apply_rotation(client, key_arn, action)
+    apply_plan(module, client, key_arn, plan)
     with module_errors(module, f"Could not read the rotation status of key {key_arn}"):
         return rotation_status(client, key_arn)
 

@@ -174,25 +174,22 @@ from ansible_collections.envelope.kms.plugins.module_utils.kms import (
 from ansible_collections.envelope.kms.plugins.module_utils.rotation import (
     NEW_KEY,
     NOT_ROTATING,
-    apply_rotation,
-    check_changeable,
-    check_rotatable,
+    apply_plan,
     custom_endpoint,
-    describe_action,
     period_warning,
     plan_rotation,
+    read_plan,
     validate_request,
 )
 
 
-def read_rotation(client, key_ref, check_mode, enabled, rotate_now):
-    """(KeyMetadata, can_rotate, rotation status) of the key. In check mode a key_id that is null or
-    names no key (an earlier task would create it) is warned about and taken for a new key (NEW_KEY)."""
+def read_rotation(client, key_ref, check_mode, enabled, period, rotate_now):
+    """(KeyMetadata, can_rotate, rotation status, plan) of the key. In check mode a key_id that is null
+    or names no key (an earlier task would create it) is warned about and taken for a new key (NEW_KEY)."""
     metadata = find_key(client, key_ref, "key_id", check_mode, warn, f"Key {key_ref} does not exist")
     if metadata is None:
-        return NEW_KEY, True, NOT_ROTATING
-    can_rotate = check_rotatable(metadata, enabled, rotate_now)
-    return metadata, can_rotate, rotation_status(client, metadata["Arn"]) if can_rotate else NOT_ROTATING
+        return NEW_KEY, True, NOT_ROTATING, plan_rotation(NOT_ROTATING, enabled, period, rotate_now)
+    return (metadata, *read_plan(client, metadata, enabled, period, rotate_now))
 
 
 def main():
@@ -214,10 +211,9 @@ def main():
 
     client = kms_client(module)
     with module_errors(module, f"Could not read the rotation status of key {key_ref}"):
-        metadata, can_rotate, current = read_rotation(client, key_ref, module.check_mode, enabled, rotate_now)
+        metadata, can_rotate, current, plan = read_rotation(client, key_ref, module.check_mode, enabled, period,
+                                                            rotate_now)
         key_arn = metadata["Arn"]
-        plan = plan_rotation(current, enabled, period, rotate_now)
-        check_changeable(metadata, plan)
 
     # ansible-core's warn(), not module.warn(): amazon.aws 10's AnsibleAWSModule.warn() also passes
     # `warnings` to exit_json, which ansible-core 2.19 reports as a deprecation on every warning.
@@ -234,9 +230,7 @@ def main():
     observed = current
     applied = bool(plan.actions) and not module.check_mode
     if applied:
-        for action in plan.actions:
-            with module_errors(module, f"Could not {describe_action(action)} for key {key_arn}"):
-                apply_rotation(client, key_arn, action)
+        apply_plan(module, client, key_arn, plan)
     with module_errors(module, f"Could not read the rotation status of key {key_arn}"):
         if applied:
             observed = rotation_status(client, key_arn)
