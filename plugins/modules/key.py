@@ -523,18 +523,16 @@ from ansible_collections.envelope.kms.plugins.module_utils.kms import (
     given_as_null,
     kms_client,
     normalize_alias,
-    rotation_status,
     unknown_key_warning,
 )
 from ansible_collections.envelope.kms.plugins.module_utils.rotation import (
     NOT_ROTATING,
     apply_plan,
     check_rotatable,
-    custom_endpoint,
-    period_warning,
     plan_rotation,
     read_plan,
     validate_request,
+    warn_unverified_period,
 )
 
 
@@ -589,23 +587,13 @@ def plan_key_rotation(module, client, desired, metadata, current, key_actions):
     else:
         with module_errors(module, f"Could not read the rotation status of key {metadata['Arn']}"):
             _can_rotate, status, plan = read_plan(client, metadata, enabled, period)
+        warn_unverified_period(plan, metadata["Arn"], period, module.params)
     after_state = predict_key(current, key_actions).get("key_state")
     if plan.actions and after_state != "Enabled":
         # KMS refuses EnableKeyRotation and DisableKeyRotation for a key that is not enabled
         module.fail_json(msg=f"enable_key_rotation={enabled} would change the rotation of a key left {after_state} "
                              "(KMS changes the rotation of enabled keys only): change it with enabled=true first")
-    if metadata is None:
-        return plan, status
-    if plan.period_unverified and not custom_endpoint(module.params):
-        warn(period_warning(metadata["Arn"], period))
     return plan, status
-
-
-def apply_key_rotation(module, client, key_arn, plan):
-    """The plan's calls, then the status KMS reports (for the next rotation date)."""
-    apply_plan(module, client, key_arn, plan)
-    with module_errors(module, f"Could not read the rotation status of key {key_arn}"):
-        return rotation_status(client, key_arn)
 
 
 def key_id_is_unknown(params):
@@ -725,7 +713,7 @@ def converge_rotation(module, client, metadata, plan, status):
     if plan is None or not metadata:
         return [], {}
     if plan.actions:
-        status = NOT_ROTATING if module.check_mode else apply_key_rotation(module, client, metadata["Arn"], plan)
+        status = NOT_ROTATING if module.check_mode else apply_plan(module, client, metadata["Arn"], plan)
     enabled = plan.after["enabled"]
     return [f"{name}_key_rotation" for name, _period in plan.actions], dict(
         key_rotation_enabled=enabled,

@@ -169,17 +169,15 @@ from ansible_collections.envelope.kms.plugins.module_utils.kms import (
     kms_client,
     list_rotations,
     required_key_ref,
-    rotation_status,
 )
 from ansible_collections.envelope.kms.plugins.module_utils.rotation import (
     NEW_KEY,
     NOT_ROTATING,
     apply_plan,
-    custom_endpoint,
-    period_warning,
     plan_rotation,
     read_plan,
     validate_request,
+    warn_unverified_period,
 )
 
 
@@ -217,10 +215,7 @@ def main():
 
     # ansible-core's warn(), not module.warn(): amazon.aws 10's AnsibleAWSModule.warn() also passes
     # `warnings` to exit_json, which ansible-core 2.19 reports as a deprecation on every warning.
-    # AWS reports the period of every key with rotation on; emulators (moto) leave it out. Against a
-    # custom endpoint that is expected and said in the result only, not as a warning on every run.
-    if plan.period_unverified and not custom_endpoint(module.params):
-        warn(period_warning(key_arn, period))
+    warn_unverified_period(plan, key_arn, period, module.params)
     if plan.rotation_in_progress:
         warn(
             f"An on-demand rotation of key {key_arn} started at {current['on_demand_rotation_start_date']} is still "
@@ -230,10 +225,8 @@ def main():
     observed = current
     applied = bool(plan.actions) and not module.check_mode
     if applied:
-        apply_plan(module, client, key_arn, plan)
+        observed = apply_plan(module, client, key_arn, plan)
     with module_errors(module, f"Could not read the rotation status of key {key_arn}"):
-        if applied:
-            observed = rotation_status(client, key_arn)
         rotations = list_rotations(client, key_arn) if can_rotate and key_arn else []
 
     # enabled and the period are what the plan set (KMS may lag, or not report the period);
